@@ -1,0 +1,44 @@
+# One entry point for people and CI: `make test` and (with the service) `make serve`.
+# Everything installs into .venv with Python 3.12; nothing is assumed to be installed by hand.
+
+VENV := .venv
+BIN := $(VENV)/bin
+# python3.12 may be a pyenv shim that only works with PYENV_VERSION set: try both.
+PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.12') \
+	python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint pytest fit bench serve clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3.12 not found: install Python 3.12" >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: install lint pytest
+
+lint: install
+	$(BIN)/ruff check app models tests bench
+	$(BIN)/ruff format --check app models tests bench
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+fit: install
+	$(BIN)/forecast fit
+
+bench: install
+	$(BIN)/python bench/bench_predict.py
+	$(BIN)/python bench/bench_fit.py
+
+serve: install
+	@echo "The service arrives with issue 3; until then use: $(BIN)/forecast run scenarios/baseline-2022-07-19.yaml"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,143 @@
+"""One forecast: 4,000 draws, every indicator, 50 reports.
+
+Beside it, in the same run, the same evidence through PyMC's `sample_posterior_predictive`
+(which compiles on every call) and through pgmpy's exact variable elimination at the posterior
+mean (a point estimate: no credible intervals, no importance weights). Ratios, not absolute
+times, are what carry across machines.
+
+Run: .venv/bin/python bench/bench_predict.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import warnings
+from collections.abc import Callable
+from datetime import date, timedelta
+
+import numpy as np
+
+from bench.common import describe, engine, timings
+from models.catalog import Catalog
+from models.evidence import Report, evidence_from_reports, reliability
+
+AS_OF = date(2022, 7, 19)
+N_REPORTS = 50
+
+
+def reports(catalog: Catalog) -> list[Report]:
+    """50 reports covering every indicator: mixed values, grades and ages (seeded)."""
+    rng = np.random.default_rng(50)
+    return [
+        Report(
+            catalog.ids[i % len(catalog.ids)],
+            float(rng.choice([0.0, 1.0, 0.7])),
+            AS_OF - timedelta(days=int(rng.integers(0, 60))),
+            str(rng.choice(list("ABCDEF"))),
+            "bench",
+        )
+        for i in range(N_REPORTS)
+    ]
+
+
+def pymc_predictive(
+    catalog: Catalog, pi: np.ndarray, theta: np.ndarray, given: list[Report]
+) -> Callable[[], object]:
+    """A callable running sample_posterior_predictive of the case's reports over the draws."""
+    import arviz as az
+    import pymc as pm
+
+    trace = az.from_dict({"posterior": {"pi": pi[None], "theta": theta[None]}})
+    rows = np.array([catalog.position[r.indicator] for r in given])
+    rho = np.array(
+        [
+            reliability(
+                r.grade,
+                (AS_OF - r.observed_on).days,
+                catalog.half_lives[catalog.position[r.indicator]],
+            )
+            for r in given
+        ]
+    )
+    with pm.Model() as model:
+        weights = pm.Dirichlet("pi", a=np.ones(3))
+        emissions = pm.Beta("theta", 1.0, 1.0, shape=theta.shape[1:])
+        outcome = pm.Categorical("y_new", p=weights)
+        states = pm.Bernoulli("x_new", p=emissions[:, outcome])
+        pm.Bernoulli("reports", p=rho * states[rows] + (1 - rho) / 2)
+
+    def run() -> None:
+        with model, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm.sample_posterior_predictive(trace, var_names=["reports"], progressbar=False)
+
+    return run
+
+
+def pgmpy_query(
+    catalog: Catalog, pi: np.ndarray, theta: np.ndarray, given: list[Report]
+) -> Callable[[], object]:
+    """A callable running pgmpy's exact query at the posterior mean, network built once."""
+    from pgmpy.factors.discrete import TabularCPD
+    from pgmpy.inference import VariableElimination
+    from pgmpy.models import DiscreteBayesianNetwork
+
+    mean_pi, mean_theta = pi.mean(axis=0), theta.mean(axis=0)
+    network = DiscreteBayesianNetwork()
+    cpds = [TabularCPD("outcome", 3, mean_pi[:, None])]
+    for j, indicator in enumerate(catalog.ids):
+        network.add_edge("outcome", indicator)
+        cpds.append(
+            TabularCPD(indicator, 2, np.stack([1 - mean_theta[j], mean_theta[j]]), ["outcome"], [3])
+        )
+    evidence = {}
+    for n, r in enumerate(given):
+        j = catalog.position[r.indicator]
+        rho = reliability(r.grade, (AS_OF - r.observed_on).days, catalog.half_lives[j])
+        present, absent = rho * r.value + (1 - rho) / 2, rho * (1 - r.value) + (1 - rho) / 2
+        network.add_edge(r.indicator, f"report_{n}")
+        cpds.append(
+            TabularCPD(
+                f"report_{n}", 2, [[1 - absent, 1 - present], [absent, present]], [r.indicator], [2]
+            )
+        )
+        evidence[f"report_{n}"] = 1
+    network.add_cpds(*cpds)
+    inference = VariableElimination(network)
+    return lambda: inference.query(["outcome"], evidence, show_progress=False)
+
+
+def main() -> None:
+    served = engine()
+    catalog, predictor = served.catalog, served.predictor
+    pi, theta = served.artifact.pi, served.artifact.theta
+    given = reports(catalog)
+    print(
+        f"artifact {served.artifact.id}: {predictor.draws} draws, "
+        f"{len(catalog.ids)} indicators, {len(given)} reports"
+    )
+
+    def forecast(explain: bool) -> Callable[[], object]:
+        return lambda: predictor.predict(
+            evidence_from_reports(catalog, given, AS_OF), explain=explain
+        )
+
+    full = timings(forecast(explain=True), 1000)
+    lean = timings(forecast(explain=False), 1000)
+    spp = timings(pymc_predictive(catalog, pi, theta, given), 7, warmup=1)
+    pgm = timings(pgmpy_query(catalog, pi, theta, given), 30)
+
+    print(f"forecast, full (intervals, contributions, VOI, surprise) {describe(full)}")
+    print(f"forecast, probabilities and intervals only               {describe(lean)}")
+    print(f"pm.sample_posterior_predictive, same draws and reports   {describe(spp)}")
+    print(f"pgmpy variable elimination at the posterior mean         {describe(pgm)}")
+    median = statistics.median(full)
+    spp_ratio = statistics.median(spp) / median
+    pgm_ratio = statistics.median(pgm) / median
+    print(f"sample_posterior_predictive / forecast: {spp_ratio:8.0f}x  (target >= 100x)")
+    print(f"pgmpy point query / forecast:           {pgm_ratio:8.1f}x  (target > 1x)")
+    print(f"forecast median {median * 1e3:.3f} ms  (target <= 1 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Everything a forecast needs, loaded once: catalog, checked artifact, predictor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.artifact import Artifact, load_artifact
+from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
+from models.evidence import evidence_from_reports
+from models.predict import Forecast, Predictor
+from models.reference import DEFAULT_REFERENCE, load_reference
+from models.scenario import LoadedScenario
+from models.words import icd203
+
+
+@dataclass(frozen=True)
+class Engine:
+    catalog: Catalog
+    artifact: Artifact
+    predictor: Predictor
+
+    @classmethod
+    def load(
+        cls,
+        artifact_path: Path,
+        catalog_path: Path = DEFAULT_CATALOG,
+        reference_path: Path = DEFAULT_REFERENCE,
+    ) -> Engine:
+        """Load and check the artifact against the catalog and reference data on disk."""
+        catalog = load_catalog(catalog_path)
+        reference = load_reference(catalog, reference_path)
+        artifact = load_artifact(artifact_path, catalog, reference.fingerprint)
+        return cls(catalog, artifact, artifact.predictor(catalog))
+
+    def run(self, loaded: LoadedScenario) -> Forecast:
+        scenario = loaded.scenario
+        evidence = evidence_from_reports(self.catalog, scenario.to_reports(), scenario.as_of)
+        return self.predictor.predict(evidence)
+
+
+def forecast_record(forecast: Forecast) -> dict[str, Any]:
+    """A forecast as plain JSON-ready data, with ICD-203 words beside each probability."""
+    return {
+        "probabilities": [
+            {
+                "outcome": p.outcome,
+                "mean": p.mean,
+                "lower": p.lower,
+                "upper": p.upper,
+                "words": icd203(p.mean),
+            }
+            for p in forecast.probabilities
+        ],
+        "contributions": [
+            {"indicator": c.indicator, "log_odds": c.log_odds} for c in forecast.contributions
+        ],
+        "value_of_information": [
+            {
+                "indicator": v.indicator,
+                "bits": v.bits,
+                "p_present": v.p_present,
+                "if_present": v.if_present,
+                "if_absent": v.if_absent,
+            }
+            for v in forecast.value_of_information
+        ],
+        "surprise": forecast.surprise,
+        "surprise_z": forecast.surprise_z,
+        "pareto_k": forecast.pareto_k,
+        "effective_draws": forecast.effective_draws,
+        "draws": forecast.draws,
+        "outcomes": list(OUTCOMES),
+    }

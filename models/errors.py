@@ -1,0 +1,34 @@
+"""Domain errors. They know nothing of HTTP: the service maps them to status codes in one place."""
+
+
+class ForecastError(Exception):
+    """Base class: every error this package raises on purpose."""
+
+
+class InputError(ForecastError):
+    """Invalid input, located: `where` names the file, line and key (or the field) at fault."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.where = where
+        self.reason = reason
+
+
+class CatalogError(InputError):
+    """The indicator catalog is invalid."""
+
+
+class ReferenceDataError(InputError):
+    """The reference-case file is invalid."""
+
+
+class ScenarioError(InputError):
+    """A scenario file is invalid."""
+
+
+class EvidenceError(InputError):
+    """A report cannot be used as evidence (unknown indicator, value out of range, future date)."""
+
+
+class ArtifactError(ForecastError):
+    """The posterior artifact is missing, corrupt, stale or failed its diagnostics."""

@@ -1,0 +1,121 @@
+"""Reports as a noisy channel: from graded, dated reports to per-indicator evidence.
+
+A report from a source of reliability rho tells the truth with probability rho and is otherwise
+noise (a fair coin). A report with value v in [0, 1] (1 = present, 0 = absent, in between = the
+source's own probability that the indicator is present) therefore has likelihood
+
+    P(report | present) = rho * v       + (1 - rho) / 2
+    P(report | absent)  = rho * (1 - v) + (1 - rho) / 2
+
+Age works through the same channel: a report `dt` days old counts with reliability
+rho * 2 ** (-dt / half_life) for its indicator's half-life. Several reports of one indicator
+multiply through the indicator's true state, so ten weak reports of one sign never count as
+ten independent signs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from models.catalog import Catalog
+from models.errors import EvidenceError
+from models.yamlio import did_you_mean
+
+ADMIRALTY_RELIABILITY: dict[str, float] = {
+    "A": 0.95,  # completely reliable: a tried source, rarely wrong
+    "B": 0.80,  # usually reliable
+    "C": 0.60,  # fairly reliable
+    "D": 0.40,  # not usually reliable
+    "E": 0.20,  # unreliable
+    # F, "reliability cannot be judged": the channel is linear in rho, so an unknown source counts
+    # as the mean reliability of the sources analysts cannot vet (new, anonymous, partisan).
+    "F": 0.30,
+}
+"""Admiralty (NATO STANAG 2511) source grade -> probability the report tells the truth."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One dated statement about an indicator, with its source and Admiralty grade."""
+
+    indicator: str
+    value: float
+    observed_on: date
+    grade: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Per-indicator likelihood of the evidence given the indicator's true state.
+
+    `present[j]` and `absent[j]` are P(evidence on j | j present) and P(... | absent), each scaled
+    so that the larger is 1; an unobserved indicator has both equal to 1. Shapes (indicator,).
+    """
+
+    present: np.ndarray
+    absent: np.ndarray
+
+    @property
+    def strength(self) -> np.ndarray:
+        """How decisive the evidence on each indicator is: 0 (none) to 1 (certain); one report
+        of reliability rho has strength rho."""
+        return np.asarray(np.abs(self.present - self.absent) / (self.present + self.absent))
+
+    @property
+    def observed(self) -> np.ndarray:
+        """Mask of indicators that carry any evidence."""
+        return self.strength > 0.0
+
+
+def no_evidence(n_indicators: int) -> Evidence:
+    ones = np.ones(n_indicators)
+    return Evidence(ones, ones.copy())
+
+
+def evidence_from_states(states: np.ndarray) -> Evidence:
+    """Evidence for coded indicator states (1 present, 0 absent, nan unknown), taken as certain."""
+    known = ~np.isnan(states)
+    present = np.where(known, np.nan_to_num(states), 1.0)
+    absent = np.where(known, 1.0 - np.nan_to_num(states), 1.0)
+    return Evidence(present, absent)
+
+
+def reliability(grade: str, age_days: float, half_life_days: float) -> float:
+    """Effective reliability of a report: its grade's, halved every `half_life_days` of age."""
+    return float(ADMIRALTY_RELIABILITY[grade] * 0.5 ** (age_days / half_life_days))
+
+
+def check_report(catalog: Catalog, report: Report, as_of: date, where: str) -> None:
+    """Raise EvidenceError naming the field when a report cannot be used on `as_of`."""
+    if report.indicator not in catalog.position:
+        hint = did_you_mean(report.indicator, catalog.ids)
+        raise EvidenceError(f"{where}.indicator", f"unknown indicator {report.indicator!r}{hint}")
+    if report.grade not in ADMIRALTY_RELIABILITY:
+        raise EvidenceError(f"{where}.grade", f"grade must be one of A-F, got {report.grade!r}")
+    if not 0.0 <= report.value <= 1.0:  # also rejects nan
+        raise EvidenceError(f"{where}.value", f"value must be in [0, 1], got {report.value!r}")
+    if report.observed_on > as_of:
+        raise EvidenceError(
+            f"{where}.observed_on", f"report dated {report.observed_on} is after as-of {as_of}"
+        )
+
+
+def evidence_from_reports(catalog: Catalog, reports: Sequence[Report], as_of: date) -> Evidence:
+    """Combine reports known on `as_of` into per-indicator evidence (see the module docstring)."""
+    n = len(catalog.ids)
+    log_present = np.zeros(n)
+    log_absent = np.zeros(n)
+    for number, report in enumerate(reports):
+        check_report(catalog, report, as_of, f"reports[{number}]")
+        j = catalog.position[report.indicator]
+        age = (as_of - report.observed_on).days
+        rho = reliability(report.grade, age, catalog.half_lives[j])
+        log_present[j] += np.log(rho * report.value + (1.0 - rho) / 2.0)
+        log_absent[j] += np.log(rho * (1.0 - report.value) + (1.0 - rho) / 2.0)
+    top = np.maximum(log_present, log_absent)
+    return Evidence(np.exp(log_present - top), np.exp(log_absent - top))

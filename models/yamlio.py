@@ -1,0 +1,136 @@
+"""Strict YAML loading: pydantic validation with errors that name the file, line and key."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from models.errors import InputError
+
+type KeyPath = tuple[str | int, ...]
+
+
+class YamlDocument:
+    """Parsed YAML plus the line of every key, so that errors can point into the file."""
+
+    def __init__(self, source: str, data: Any, lines: dict[KeyPath, int]) -> None:
+        self.source = source
+        self.data = data
+        self.lines = lines
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line (1-based) of the deepest part of `path` that exists in the file."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so that pydantic parses them and a bad date
+    (2022-06-31) is reported with its line like any other invalid value."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+def parse_yaml(text: str, source: str, error: type[InputError]) -> YamlDocument:
+    """Parse YAML text; a syntax error becomes `error` naming the source and line."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise error(f"{source}{line}", f"YAML syntax error: {exc.problem}") from None
+    finally:
+        loader.dispose()
+    lines: dict[KeyPath, int] = {}
+    if node is not None:
+        _collect_lines(node, (), lines)
+    return YamlDocument(source, data, lines)
+
+
+def read_yaml(path: Path, error: type[InputError]) -> YamlDocument:
+    """Read and parse a YAML file; a missing file is an `error` too."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(str(path), f"cannot read file ({exc.strerror})") from None
+    return parse_yaml(text, str(path), error)
+
+
+def _collect_lines(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = path + (key_node.value,)
+            _collect_lines(value_node, key, lines)
+            lines[key] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _collect_lines(item, path + (index,), lines)
+
+
+def validate[M: BaseModel](
+    model: type[M],
+    doc: YamlDocument,
+    error: type[InputError],
+    known_keys: Iterable[str] = (),
+) -> M:
+    """Validate `doc` against `model`; the first problem becomes `error` with file:line and key."""
+    try:
+        return model.model_validate(doc.data)
+    except ValidationError as exc:
+        # A misspelt key shows up as a missing key and an unknown one: name the unknown one,
+        # since that is where the fix is and what the suggestion helps with.
+        problems = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        first = problems[0]
+        raise fail(doc, tuple(first["loc"]), explain(first, known_keys), error) from None
+
+
+def fail(doc: YamlDocument, path: KeyPath, reason: str, error: type[InputError]) -> InputError:
+    """An `error` located at `path` in `doc` (file, line and key), for checks beyond the schema."""
+    return error(f"{doc.source}:{doc.line_of(path) or 1}: {describe_path(path, doc.data)}", reason)
+
+
+def describe_path(path: KeyPath, data: Any) -> str:
+    """Render a key path as `indicators[3] (covert_mobilization).likelihood`."""
+    parts: list[str] = []
+    node = data
+    for key in path:
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                parts.append(f" ({node['id']})")
+        else:
+            parts.append(f".{key}" if parts else str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def explain(detail: Any, known_keys: Iterable[str]) -> str:
+    """A short reason for one pydantic error, with a suggestion for a misspelt key."""
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        key = str(detail["loc"][-1])
+        return f"unknown key {key!r}{did_you_mean(key, known_keys)}"
+    if kind == "missing":
+        return "required key is missing"
+    message = str(detail["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
