@@ -29,26 +29,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class OutcomeProbabilities(Strict):
+class PerOutcome(Strict):
+    """A value for each outcome; subclasses declare one field per outcome."""
+
+    def as_array(self) -> np.ndarray:
+        """The values in escalation order, shape (outcome,)."""
+        return np.array([getattr(self, outcome) for outcome in OUTCOMES])
+
+
+class OutcomeProbabilities(PerOutcome):
     """One probability per outcome, each in the open interval (0, 1)."""
 
     no_entry: Probability
     false_flag: Probability
     direct_invasion: Probability
 
-    def as_array(self) -> np.ndarray:
-        return np.array([getattr(self, outcome) for outcome in OUTCOMES])
 
-
-class OutcomeCounts(Strict):
+class OutcomeCounts(PerOutcome):
     """Dirichlet pseudo-counts, one per outcome."""
 
     no_entry: PositiveFloat
     false_flag: PositiveFloat
     direct_invasion: PositiveFloat
-
-    def as_array(self) -> np.ndarray:
-        return np.array([getattr(self, outcome) for outcome in OUTCOMES])
 
 
 class OutcomePrior(Strict):

@@ -10,6 +10,8 @@ import pytest
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
 from models.errors import CatalogError
 
+from ..conftest import broken_copy, line_of
+
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed"
 
 ARTICLE_INDICATORS = {
@@ -64,15 +66,7 @@ def _normalise(text: str) -> str:
 
 
 def _write(tmp_path: Path, old: str, new: str) -> Path:
-    text = DEFAULT_CATALOG.read_text(encoding="utf-8")
-    assert old in text
-    path = tmp_path / "catalog.yaml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
-
-
-def _line_of(path: Path, fragment: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if fragment in line)
+    return broken_copy(DEFAULT_CATALOG, tmp_path, old, new)
 
 
 def test_typo_in_a_key_names_indicator_key_line_and_suggestion(tmp_path: Path) -> None:
@@ -84,7 +78,7 @@ def test_typo_in_a_key_names_indicator_key_line_and_suggestion(tmp_path: Path) -
     assert (
         "equivalent_sample_sise" in message and "did you mean 'equivalent_sample_size'" in message
     )
-    assert f"{path}:{_line_of(path, 'equivalent_sample_sise')}:" in message
+    assert f"{path}:{line_of(path, 'equivalent_sample_sise')}:" in message
 
 
 def test_missing_outcome_names_indicator_and_outcome(tmp_path: Path) -> None:

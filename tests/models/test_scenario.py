@@ -10,7 +10,7 @@ from models.catalog import Catalog
 from models.errors import ScenarioError
 from models.scenario import load_scenario
 
-from ..conftest import ROOT
+from ..conftest import ROOT, broken_copy, line_of
 
 BASELINE = ROOT / "scenarios" / "baseline-2022-07-19.yaml"
 
@@ -32,15 +32,7 @@ def test_baseline_holds_the_articles_reports(catalog: Catalog) -> None:
 
 
 def _broken(tmp_path: Path, old: str, new: str) -> Path:
-    text = BASELINE.read_text(encoding="utf-8")
-    assert old in text
-    path = tmp_path / "broken.yaml"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-    return path
-
-
-def _line_of(path: Path, fragment: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if fragment in line)
+    return broken_copy(BASELINE, tmp_path, old, new)
 
 
 @pytest.mark.parametrize(
@@ -78,13 +70,13 @@ def test_bad_scenarios_name_file_line_and_reason(
     with pytest.raises(ScenarioError) as error:
         load_scenario(path, catalog)
     message = str(error.value)
-    assert message.startswith(f"{path}:{_line_of(path, fragment)}:"), message
+    assert message.startswith(f"{path}:{line_of(path, fragment)}:"), message
     assert reason in message
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path, catalog: Catalog) -> None:
     path = _broken(tmp_path, "    grade: B\n", "    grade: [B\n")
-    with pytest.raises(ScenarioError, match=r"broken.yaml:\d+: YAML syntax error"):
+    with pytest.raises(ScenarioError, match=r"baseline-2022-07-19.yaml:\d+: YAML syntax error"):
         load_scenario(path, catalog)
 
 
