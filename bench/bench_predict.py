@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/bench_predict.py
 
 from __future__ import annotations
 
+import logging
 import statistics
 import warnings
 from collections.abc import Callable
@@ -108,6 +109,8 @@ def pgmpy_query(
 
 
 def main() -> None:
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # one "Sampling: ..." line per call
+    warnings.simplefilter("ignore", FutureWarning)  # pgmpy's own deprecated imports
     served = engine()
     catalog, predictor = served.catalog, served.predictor
     pi, theta = served.artifact.pi, served.artifact.theta

@@ -85,9 +85,18 @@ def evidence_from_states(states: np.ndarray) -> Evidence:
     return Evidence(present, absent)
 
 
+def decayed(rho: np.ndarray, age_days: np.ndarray, half_life_days: np.ndarray) -> np.ndarray:
+    """Reliability `rho` after `age_days`, halved every `half_life_days` (elementwise)."""
+    return np.asarray(rho * 0.5 ** (age_days / half_life_days))
+
+
 def reliability(grade: str, age_days: float, half_life_days: float) -> float:
-    """Effective reliability of a report: its grade's, halved every `half_life_days` of age."""
-    return float(ADMIRALTY_RELIABILITY[grade] * 0.5 ** (age_days / half_life_days))
+    """Effective reliability of one report: its grade's, decayed with its age."""
+    return float(
+        decayed(
+            np.array(ADMIRALTY_RELIABILITY[grade]), np.array(age_days), np.array(half_life_days)
+        )
+    )
 
 
 def check_report(catalog: Catalog, report: Report, as_of: date, where: str) -> None:
@@ -107,15 +116,18 @@ def check_report(catalog: Catalog, report: Report, as_of: date, where: str) -> N
 
 def evidence_from_reports(catalog: Catalog, reports: Sequence[Report], as_of: date) -> Evidence:
     """Combine reports known on `as_of` into per-indicator evidence (see the module docstring)."""
-    n = len(catalog.ids)
-    log_present = np.zeros(n)
-    log_absent = np.zeros(n)
     for number, report in enumerate(reports):
         check_report(catalog, report, as_of, f"reports[{number}]")
-        j = catalog.position[report.indicator]
-        age = (as_of - report.observed_on).days
-        rho = reliability(report.grade, age, catalog.half_lives[j])
-        log_present[j] += np.log(rho * report.value + (1.0 - rho) / 2.0)
-        log_absent[j] += np.log(rho * (1.0 - report.value) + (1.0 - rho) / 2.0)
+    n = len(catalog.ids)
+    if not reports:
+        return no_evidence(n)
+    rows = np.array([catalog.position[r.indicator] for r in reports])
+    ages = np.array([(as_of - r.observed_on).days for r in reports], dtype=float)
+    grade_rho = np.array([ADMIRALTY_RELIABILITY[r.grade] for r in reports])
+    value = np.array([r.value for r in reports])
+    rho = decayed(grade_rho, ages, catalog.half_lives[rows])
+    noise = (1.0 - rho) / 2.0
+    log_present = np.bincount(rows, weights=np.log(rho * value + noise), minlength=n)
+    log_absent = np.bincount(rows, weights=np.log(rho * (1.0 - value) + noise), minlength=n)
     top = np.maximum(log_present, log_absent)
     return Evidence(np.exp(log_present - top), np.exp(log_absent - top))
