@@ -116,16 +116,24 @@ def check_report(catalog: Catalog, report: Report, as_of: date, where: str) -> N
 
 def evidence_from_reports(catalog: Catalog, reports: Sequence[Report], as_of: date) -> Evidence:
     """Combine reports known on `as_of` into per-indicator evidence (see the module docstring)."""
-    for number, report in enumerate(reports):
-        check_report(catalog, report, as_of, f"reports[{number}]")
     n = len(catalog.ids)
     if not reports:
         return no_evidence(n)
-    rows = np.array([catalog.position[r.indicator] for r in reports])
-    ages = np.array([(as_of - r.observed_on).days for r in reports], dtype=float)
-    grade_rho = np.array([ADMIRALTY_RELIABILITY[r.grade] for r in reports])
-    value = np.array([r.value for r in reports])
-    rho = decayed(grade_rho, ages, catalog.half_lives[rows])
+    columns = []  # (indicator row, age in days, grade reliability, value) per report
+    for number, report in enumerate(reports):
+        check_report(catalog, report, as_of, f"reports[{number}]")
+        columns.append(
+            (
+                catalog.position[report.indicator],
+                (as_of - report.observed_on).days,
+                ADMIRALTY_RELIABILITY[report.grade],
+                report.value,
+            )
+        )
+    table = np.array(columns)
+    rows = table[:, 0].astype(np.intp)
+    value = table[:, 3]
+    rho = decayed(table[:, 2], table[:, 1], catalog.half_lives[rows])
     noise = (1.0 - rho) / 2.0
     log_present = np.bincount(rows, weights=np.log(rho * value + noise), minlength=n)
     log_absent = np.bincount(rows, weights=np.log(rho * (1.0 - value) + noise), minlength=n)

@@ -24,6 +24,7 @@ import itertools
 import sys
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,33 +41,34 @@ SURPRISE_Z = -2.33
 MIN_SURPRISE_INDICATORS = 3
 """Below this many observed indicators the surprise test has too little to go on."""
 
-EXPLANATION_DRAWS = 1000
+EXPLANATION_DRAWS = 500
 """Contributions and value of information use an evenly thinned subset of this many draws.
 
-Both sides of each comparison (with and without an indicator) use the same draws, so the Monte
-Carlo error of a contribution is about 0.01 in log-odds, while the explanations cost a quarter of
-what all 4,000 draws would (they were two thirds of a forecast's time). The forecast's own
+Both sides of each comparison (with and without an indicator) use the same draws: measured on
+the article's case against all 4,000 draws, contributions differ by 0.008 in log-odds (root mean
+square; 0.006 with 1,000 draws), while explanations cost an eighth as much. The forecast's own
 probabilities and intervals always use every draw."""
 
 
-@dataclass(frozen=True)
-class OutcomeProbability:
+# The rows of a forecast are NamedTuples: immutable like frozen dataclasses, and several times
+# cheaper to create (a forecast creates a few dozen).
+
+
+class OutcomeProbability(NamedTuple):
     outcome: str
     mean: float
     lower: float
     upper: float
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     """How far an indicator's reports moved each outcome's log-odds (with minus without them)."""
 
     indicator: str
     log_odds: dict[str, float]
 
 
-@dataclass(frozen=True)
-class InformationValue:
+class InformationValue(NamedTuple):
     """What learning an unobserved indicator's true state would be worth."""
 
     indicator: str
@@ -142,6 +144,7 @@ class Predictor:
         self._ids = tuple(catalog.ids[j] for j in self._order)
         self._group = catalog.group_of[self._order]
         self._n_groups = int(self._group.max()) + 1
+        self._membership = np.eye(self._n_groups)[self._group]  # (J, C) one-hot
         theta_sorted = theta[:, self._order, :]
         self._theta_mean = theta_sorted.mean(axis=0)
         self._all = _Draws.of(theta_sorted, pi)
@@ -157,8 +160,11 @@ class Predictor:
         r = self.correlation if correlation is None else correlation
         evidence = self._sorted(evidence)
         state = self._state(self._all, evidence, r)
-        log_evidence = _logsumexp(state.log_joint, axis=0)  # log P(evidence | draw), (S,)
-        per_draw = np.exp(state.log_joint - log_evidence)
+        top = state.log_joint.max(axis=0)
+        per_draw = np.exp(state.log_joint - top)  # scaled P(k, evidence | draw), (K, S)
+        totals = per_draw.sum(axis=0)
+        per_draw /= totals  # P(k | evidence, draw)
+        log_evidence = np.log(totals) + top  # log P(evidence | draw), (S,)
         draw_weights = np.exp(log_evidence - log_evidence.max())
         draw_weights /= draw_weights.sum()
         means = per_draw @ draw_weights
@@ -228,6 +234,7 @@ class Predictor:
             draws,
             correlation,
             observed,
+            bounds,
             strength,
             group_strength,
             group_weight,
@@ -244,21 +251,29 @@ class Predictor:
         remaining = state.group_strength[groups] - state.strength[state.observed]
         weight_without = group_weights(remaining, state.correlation)
         regroup = weight_without - state.group_weight[groups]
+        # log P(k, evidence without v | draw), built in place in one (V, K, S) buffer.
         without = np.log(state.factors)
         without *= -weight_without[:, None, None]
-        without += regroup[:, None, None] * state.log_groups[groups]
-        without += state.log_joint
+        # Variants are sorted by group: add each group's regrouping term to its slice.
+        for group, (start, stop) in enumerate(itertools.pairwise(state.group_bounds)):
+            if stop > start and np.any(regroup[start:stop]):
+                without[start:stop] += regroup[start:stop, None, None] * state.log_groups[group]
+        # One shift for every variant: leaving evidence out raises the log joint by at most
+        # -log(min factor) (about 10), far from overflow.
+        without += state.log_joint - state.log_joint.max()
+        totals = np.exp(without, out=without).sum(axis=2)  # (V, K)
         means = _variant_means(state.log_joint[None])[0]
-        effect = _logit(means) - _logit(_variant_means(without))
-        rows = [
-            Contribution(self._ids[j], dict(zip(OUTCOMES, effect[v].tolist(), strict=True)))
-            for v, j in enumerate(state.observed)
-        ]
-        return tuple(sorted(rows, key=lambda c: -max(abs(x) for x in c.log_odds.values())))
+        effect = _logit(means) - _logit(totals / totals.sum(axis=1, keepdims=True))
+        order = np.argsort(-np.abs(effect).max(axis=1), kind="stable")
+        values, ids = effect.tolist(), state.observed.tolist()
+        return tuple(
+            Contribution(self._ids[ids[v]], dict(zip(OUTCOMES, values[v], strict=True)))
+            for v in order.tolist()
+        )
 
     def _information(self, state: _State) -> tuple[InformationValue, ...]:
         """Expected entropy reduction from learning each unobserved indicator's true state."""
-        unobserved = np.setdiff1d(np.arange(len(self._ids)), state.observed)
+        unobserved = np.flatnonzero(state.strength == 0)
         if unobserved.size == 0:
             return ()
         draws = state.draws
@@ -340,6 +355,7 @@ class _State:
     draws: _Draws
     correlation: float
     observed: np.ndarray  # indices of indicators with evidence, (V,)
+    group_bounds: np.ndarray  # group c's observed indicators are observed[bounds[c]:bounds[c+1]]
     strength: np.ndarray  # (J,)
     group_strength: np.ndarray  # (C,)
     group_weight: np.ndarray  # (C,)
@@ -375,32 +391,25 @@ def _variant_means(log_joint: np.ndarray) -> np.ndarray:
 def _weighted_interval(
     values: np.ndarray, weights: np.ndarray, qs: tuple[float, float]
 ) -> np.ndarray:
-    """Weighted quantiles `qs` (a low and a high one) of each row of `values` (K, S): (K, 2).
+    """Weighted quantiles `qs` of each row of `values` (K, S) under draw weights (S,): (K, 2).
 
-    Only the two tails are sorted (a full sort of every row dominated a forecast's time); the
-    upper tail is handled as the lower tail of -values. If a tail holds too little weight (very
-    uneven importance weights), whole rows are sorted instead.
+    Systematic resampling turns the weighted draws into an equally weighted sample (each draw
+    repeated about S * weight times, deterministically), whose plain quantiles are found by
+    partial sorting. Its error is O(1 / S) in rank, the same order as the weighted estimator's;
+    sorting every row with its weights instead took half of a forecast's time.
     """
-    n_rows, n = values.shape
-    tail = min(n // 2, int(2.5 * max(qs[0], 1 - qs[1]) * n) + 16)
-    parts = np.argpartition(values, [tail, n - tail - 1], axis=1)
-    index = np.concatenate([parts[:, :tail], parts[:, n - tail :]])  # (2K, tail)
-    rows = np.concatenate([np.arange(n_rows), np.arange(n_rows)])[:, None]
-    signed = np.concatenate([np.ones(n_rows), -np.ones(n_rows)])[:, None]
-    targets = np.repeat([qs[0], 1 - qs[1]], n_rows)
-    tail_weights = weights[index]
-    if np.any(tail_weights.sum(axis=1) <= targets + 1e-9):
-        index = np.tile(np.arange(n), (2 * n_rows, 1))
-        tail_weights = weights[index]
-    tail_values = signed * values[rows, index]
-    order = np.argsort(tail_values, axis=1)
-    ordered = np.take_along_axis(tail_values, order, axis=1)
-    w = np.take_along_axis(tail_weights, order, axis=1)
-    cdf = np.cumsum(w, axis=1) - 0.5 * w
-    quantiles = np.array(
-        [np.interp(t, c, v) for t, c, v in zip(targets, cdf, ordered, strict=True)]
-    )
-    return np.stack([quantiles[:n_rows], -quantiles[n_rows:]], axis=1)
+    n = weights.size
+    # Draw s is repeated as often as the grid (i + 0.5) / n falls in its share of the weight.
+    boundaries = np.floor(np.cumsum(weights) * n + 0.5)
+    copies = np.diff(boundaries, prepend=0.0).astype(np.intp)
+    resampled = np.repeat(values, copies, axis=1)
+    # Linear interpolation between order statistics, as np.quantile does, after partitioning.
+    positions = np.asarray(qs) * (resampled.shape[1] - 1)
+    low = np.floor(positions).astype(np.intp)
+    high = np.minimum(low + 1, resampled.shape[1] - 1)
+    ordered = np.partition(resampled, np.unique(np.concatenate([low, high])), axis=1)
+    fraction = positions - low
+    return np.asarray(ordered[:, low] + fraction * (ordered[:, high] - ordered[:, low]))
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

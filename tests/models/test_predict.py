@@ -236,3 +236,22 @@ def test_correlation_discounts_within_group_but_not_across(
 
 def test_outcomes_are_ordered_by_escalation() -> None:
     assert OUTCOMES == ("no_entry", "false_flag", "direct_invasion")
+
+
+def test_weighted_interval_matches_weighted_quantiles(rng: np.random.Generator) -> None:
+    from models.predict import _weighted_interval
+
+    values = rng.random((3, 4000))
+    uniform = np.full(4000, 1 / 4000)
+    np.testing.assert_allclose(
+        _weighted_interval(values, uniform, (0.05, 0.95)),
+        np.quantile(values, (0.05, 0.95), axis=1).T,
+    )
+    weights = rng.random(4000) ** 3  # very uneven, as importance weights can be
+    weights /= weights.sum()
+    ours = _weighted_interval(values, weights, (0.05, 0.95))
+    for k in range(3):
+        order = np.argsort(values[k])
+        cdf = np.cumsum(weights[order]) - 0.5 * weights[order]
+        reference = np.interp([0.05, 0.95], cdf, values[k][order])
+        np.testing.assert_allclose(ours[k], reference, atol=0.01)
