@@ -43,20 +43,27 @@ def case_log_likelihood(pi: np.ndarray, theta: np.ndarray, reference: ReferenceS
     return np.asarray((per_outcome * reference.soft_labels[:, None, :]).sum(axis=2))
 
 
+def loo_weights(case_log_lik: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PSIS-smoothed log weights that remove each case from the posterior, (case, draw), with
+    their Pareto k, (case,). They do not depend on the correlation: compute them once."""
+    smoothed = [psis(-row) for row in case_log_lik]
+    return np.stack([weights for weights, _ in smoothed]), np.array([k for _, k in smoothed])
+
+
 def leave_one_out(
     predictor: Predictor,
     reference: ReferenceSet,
-    case_log_lik: np.ndarray,
+    weights: tuple[np.ndarray, np.ndarray],
     correlation: float,
 ) -> LooResult:
-    """PSIS-LOO forecasts of every reference case at one within-group correlation."""
-    forecasts = np.empty((reference.size, 3))
-    ks = np.empty(reference.size)
-    for i in range(reference.size):
-        smoothed, ks[i] = psis(-case_log_lik[i])
-        forecasts[i] = predictor.means(
-            evidence_from_states(reference.states[i]), correlation, smoothed
-        )
+    """Leave-one-out forecasts of every reference case at one within-group correlation."""
+    log_weights, ks = weights
+    forecasts = np.stack(
+        [
+            predictor.means(evidence_from_states(states), correlation, log_weights[i])
+            for i, states in enumerate(reference.states)
+        ]
+    )
     return LooResult(correlation, forecasts, ks, score(forecasts, reference.soft_labels))
 
 
@@ -72,5 +79,6 @@ def choose_correlation(
     predictor: Predictor, reference: ReferenceSet, case_log_lik: np.ndarray
 ) -> tuple[LooResult, list[LooResult]]:
     """The correlation with the best LOO log score, and the whole curve for the record."""
-    curve = [leave_one_out(predictor, reference, case_log_lik, r) for r in CORRELATION_GRID]
+    weights = loo_weights(case_log_lik)
+    curve = [leave_one_out(predictor, reference, weights, r) for r in CORRELATION_GRID]
     return min(curve, key=lambda result: result.scores.log), curve

@@ -80,6 +80,10 @@ class InformationValue(NamedTuple):
 
 @dataclass(frozen=True)
 class Forecast:
+    """A forecast: probabilities with intervals, why (contributions), what next (value of
+    information), whether the reports fit any outcome (surprise), and how far the draws had to
+    be reweighted for this case (Pareto k, effective draws out of `draws`)."""
+
     probabilities: tuple[OutcomeProbability, ...]
     contributions: tuple[Contribution, ...]  # largest effect first
     value_of_information: tuple[InformationValue, ...]  # most valuable first
@@ -325,9 +329,8 @@ class Predictor:
         log_p = np.where((present >= absent)[:, None], log_yes, log_no)
         mean = p_present * log_yes + (1 - p_present) * log_no
         sd = np.sqrt(p_present * (1 - p_present)) * np.abs(log_yes - log_no)  # (V, K)
-        groups = self._group[observed]
-        group_sd = np.stack([np.bincount(groups, weights=sd[:, k]) for k in range(sd.shape[1])])
-        variance = (1 - correlation) * (sd**2).sum(axis=0) + correlation * (group_sd**2).sum(axis=1)
+        group_sd = self._membership[observed].T @ sd  # summed sd per group, (C, K)
+        variance = (1 - correlation) * (sd**2).sum(axis=0) + correlation * (group_sd**2).sum(axis=0)
         return np.asarray((log_p.sum(axis=0) - mean.sum(axis=0)) / np.sqrt(variance + 1e-12))
 
 
