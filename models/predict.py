@@ -228,10 +228,12 @@ class Predictor:
         # within a group, then take one log per group (groups hold a few factors, each far from
         # zero, so the product cannot underflow): a third of the logs of a log per indicator.
         bounds = np.searchsorted(self._group[observed], np.arange(self._n_groups + 1))
-        log_groups = np.ones((self._n_groups, *draws.log_pi.shape))  # (C, K, S)
+        log_groups = np.empty((self._n_groups, *draws.log_pi.shape))  # (C, K, S)
         for group, (start, stop) in enumerate(itertools.pairwise(bounds)):
             if stop > start:
                 np.prod(factors[start:stop], axis=0, out=log_groups[group])
+            else:
+                log_groups[group] = 1.0  # no evidence in this group
         np.log(log_groups, out=log_groups)
         log_joint = draws.log_pi + np.tensordot(group_weight, log_groups, axes=1)
         return _State(

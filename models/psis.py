@@ -69,7 +69,8 @@ def _fit_generalized_pareto(x: np.ndarray) -> tuple[float, float]:
     b += 1.0 / x[-1]
     k_grid = np.log1p(-b[:, None] * x).mean(axis=1)
     profile = n * (np.log(-(b / k_grid)) - k_grid - 1.0)
-    weights = 1.0 / np.exp(profile - profile[:, None]).sum(axis=1)
+    weights = np.exp(profile - profile.max())  # the grid's posterior weights (a softmax)
+    weights /= weights.sum()
     keep = weights >= 10 * np.finfo(float).eps
     weights, b = weights[keep] / weights[keep].sum(), b[keep]
     b_post = float(np.sum(b * weights))
