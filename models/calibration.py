@@ -32,12 +32,9 @@ class LooResult:
 def case_log_likelihood(pi: np.ndarray, theta: np.ndarray, reference: ReferenceSet) -> np.ndarray:
     """Case i's term of the fit's log likelihood at draw s (untempered, fractional labels):
     (case, draw). Leaving case i out divides the posterior by its exponential."""
-    known = ~np.isnan(reference.states)
-    present = np.where(known, np.nan_to_num(reference.states), 0.0)
-    absent = np.where(known, 1.0 - present, 0.0)
     # (case, draw, outcome): sum over indicators of log P(coded state | outcome).
-    per_outcome = np.einsum("ij,sjk->isk", present, np.log(theta)) + np.einsum(
-        "ij,sjk->isk", absent, np.log1p(-theta)
+    per_outcome = np.einsum("ij,sjk->isk", reference.coded_present, np.log(theta)) + np.einsum(
+        "ij,sjk->isk", reference.coded_absent, np.log1p(-theta)
     )
     per_outcome += np.log(pi)[None]
     return np.asarray((per_outcome * reference.soft_labels[:, None, :]).sum(axis=2))

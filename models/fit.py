@@ -72,9 +72,6 @@ def build_model(catalog: Catalog, reference: ReferenceSet) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    known = ~np.isnan(reference.states)
-    present = np.where(known, np.nan_to_num(reference.states), 0.0)
-    absent = np.where(known, 1.0 - present, 0.0)
     coords = {
         "outcome": list(OUTCOMES),
         "indicator": list(catalog.ids),
@@ -82,8 +79,8 @@ def build_model(catalog: Catalog, reference: ReferenceSet) -> Any:
     }
     elicited = catalog.likelihoods
     with pm.Model(coords=coords) as model:
-        present_data = pm.Data("present", present, dims=("case", "indicator"))
-        absent_data = pm.Data("absent", absent, dims=("case", "indicator"))
+        present_data = pm.Data("present", reference.coded_present, dims=("case", "indicator"))
+        absent_data = pm.Data("absent", reference.coded_absent, dims=("case", "indicator"))
         weights = pm.Data("soft_labels", reference.soft_labels, dims=("case", "outcome"))
         pi = pm.Dirichlet("pi", a=catalog.outcome_prior.pseudo_counts.as_array(), dims="outcome")
         scale = pm.LogNormal("elicitation_scale", 0.0, ELICITATION_SCALE_PRIOR_SD)

@@ -75,6 +75,16 @@ class ReferenceSet:
         return len(self.labels)
 
     @cached_property
+    def coded_present(self) -> np.ndarray:
+        """1 where an indicator was coded present, else 0 (absent or unknown): (case, indicator)."""
+        return np.where(np.isnan(self.states), 0.0, self.states)
+
+    @cached_property
+    def coded_absent(self) -> np.ndarray:
+        """1 where an indicator was coded absent, else 0 (present or unknown): (case, indicator)."""
+        return np.where(np.isnan(self.states), 0.0, 1.0 - self.states)
+
+    @cached_property
     def soft_labels(self) -> np.ndarray:
         """P(true outcome = k | recorded label), (case, outcome): the label's confidence c for the
         recorded outcome, (1 - c) / 2 for each of the others."""
