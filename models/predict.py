@@ -230,10 +230,7 @@ class Predictor:
         bounds = np.searchsorted(self._group[observed], np.arange(self._n_groups + 1))
         log_groups = np.empty((self._n_groups, *draws.log_pi.shape))  # (C, K, S)
         for group, (start, stop) in enumerate(itertools.pairwise(bounds)):
-            if stop > start:
-                np.prod(factors[start:stop], axis=0, out=log_groups[group])
-            else:
-                log_groups[group] = 1.0  # no evidence in this group
+            _product(factors[start:stop], out=log_groups[group])
         np.log(log_groups, out=log_groups)
         log_joint = draws.log_pi + np.tensordot(group_weight, log_groups, axes=1)
         return _State(
@@ -378,6 +375,17 @@ class _State:
             log_groups=np.ascontiguousarray(self.log_groups[:, :, thin]),
             log_joint=np.ascontiguousarray(self.log_joint[:, thin]),
         )
+
+
+def _product(rows: np.ndarray, out: np.ndarray) -> None:
+    """The product of `rows` (a few (K, S) blocks) into `out`; 1 for none. Binary multiplies:
+    np.prod over a short leading axis measured twice as slow."""
+    if len(rows) == 0:
+        out.fill(1.0)
+        return
+    np.copyto(out, rows[0])
+    for row in rows[1:]:
+        out *= row
 
 
 def _logsumexp(values: np.ndarray, axis: int | tuple[int, ...] | None) -> np.ndarray:
