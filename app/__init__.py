@@ -1,0 +1,1 @@
+"""The service: settings, app factory, routers and schemas. The domain lives in `models/`."""

@@ -1,0 +1,43 @@
+"""The app factory. The lifespan loads the posterior artifact once per process (no pymc import);
+a missing or invalid artifact leaves the app alive but not ready (`/readyz` says why)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.routes import health, indicators, model
+from app.errors import install_error_handlers
+from app.settings import Settings, get_settings
+from models.engine import Engine
+from models.errors import ArtifactError
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.engine = None
+        app.state.engine_error = None
+        try:
+            app.state.engine = Engine.load(
+                settings.artifact_path, settings.catalog_path, settings.reference_path
+            )
+        except ArtifactError as exc:
+            app.state.engine_error = str(exc)
+        yield
+
+    app = FastAPI(
+        title="escalation-forecast",
+        summary="Calibrated probabilities for how a crisis ends, from graded intelligence reports.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (health.router, indicators.router, model.router):
+        app.include_router(router)
+    return app

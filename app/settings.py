@@ -1,0 +1,27 @@
+"""The service's settings: one typed class, read from ESC_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.artifact import DEFAULT_ARTIFACT
+from models.catalog import DEFAULT_CATALOG
+from models.reference import DEFAULT_REFERENCE
+
+
+class Settings(BaseSettings):
+    """Where the model and its inputs live. Nothing else in the service reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ESC_", extra="forbid")
+
+    artifact_path: Path = DEFAULT_ARTIFACT
+    catalog_path: Path = DEFAULT_CATALOG
+    reference_path: Path = DEFAULT_REFERENCE
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

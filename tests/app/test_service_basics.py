@@ -1,0 +1,56 @@
+"""The service skeleton through TestClient: health, readiness, catalog and model endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from models.catalog import Catalog
+
+
+@pytest.fixture
+def client(artifact_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(artifact_path=artifact_path))) as test_client:
+        yield test_client
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["artifact_id"].startswith("m-")
+
+
+def test_not_ready_without_an_artifact(tmp_path: Path) -> None:
+    app = create_app(Settings(artifact_path=tmp_path / "none.npz"))
+    with TestClient(app) as client:
+        assert client.get("/healthz").status_code == 200
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "run `forecast fit`" in ready.json()["reason"]
+        model = client.get("/v1/model")
+        assert model.status_code == 503 and "no model artifact" in model.json()["detail"]
+
+
+def test_indicators_are_the_catalog(client: TestClient, catalog: Catalog) -> None:
+    body = client.get("/v1/indicators").json()
+    assert [row["id"] for row in body] == list(catalog.ids)
+    first = body[0]
+    assert set(first["likelihood"]) == {"no_entry", "false_flag", "direct_invasion"}
+    assert first["article"] and first["half_life_days"] > 0
+
+
+def test_model_describes_the_artifact(client: TestClient) -> None:
+    body = client.get("/v1/model").json()
+    assert body["artifact_id"].startswith("m-") and body["reference_cases"] >= 30
+    assert body["diagnostics"]["passed"] is True
+    assert body["loo"]["model"]["log"] < body["loo"]["base_rate"]["log"]
+    assert 0 <= body["within_group_correlation"] < 1
+
+
+def test_openapi_lists_the_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/healthz", "/readyz", "/v1/indicators", "/v1/model"} <= set(paths)
