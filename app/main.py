@@ -1,5 +1,6 @@
-"""The app factory. The lifespan loads the posterior artifact once per process (no pymc import);
-a missing or invalid artifact leaves the app alive but not ready (`/readyz` says why)."""
+"""The app factory. The lifespan brings the database schema up to date and loads the posterior
+artifact once per process (no pymc import); a missing or invalid artifact leaves the app alive
+but not ready (`/readyz` says why)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
 
-from app.api.routes import health, indicators, model
+from app.api.routes import cases, health, indicators, model
 from app.errors import install_error_handlers
 from app.settings import Settings, get_settings
+from app.store.db import make_engine, migrate
 from models.engine import Engine
 from models.errors import ArtifactError
 
@@ -20,6 +23,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = make_engine(settings.database_url)
+        migrate(database)
+        app.state.sessions = sessionmaker(database, expire_on_commit=False)
         app.state.engine = None
         app.state.engine_error = None
         try:
@@ -29,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ArtifactError as exc:
             app.state.engine_error = str(exc)
         yield
+        database.dispose()
 
     app = FastAPI(
         title="escalation-forecast",
@@ -38,6 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, indicators.router, model.router):
+    for router in (health.router, indicators.router, model.router, cases.router):
         app.include_router(router)
     return app

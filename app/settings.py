@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.artifact import DEFAULT_ARTIFACT
@@ -13,13 +14,17 @@ from models.reference import DEFAULT_REFERENCE
 
 
 class Settings(BaseSettings):
-    """Where the model and its inputs live. Nothing else in the service reads the environment."""
+    """Where the model, its inputs and the data live, and the write token. Nothing else in the
+    service reads the environment."""
 
     model_config = SettingsConfigDict(env_prefix="ESC_", extra="forbid")
 
     artifact_path: Path = DEFAULT_ARTIFACT
     catalog_path: Path = DEFAULT_CATALOG
     reference_path: Path = DEFAULT_REFERENCE
+    database_url: str = "sqlite:///var/escalation.db"
+    # No default: without a token every write is refused.
+    write_token: SecretStr | None = None
 
 
 @lru_cache

@@ -32,3 +32,11 @@ class EvidenceError(InputError):
 
 class ArtifactError(ForecastError):
     """The posterior artifact is missing, corrupt, stale or failed its diagnostics."""
+
+
+class NotFoundError(InputError):
+    """Something named in a request does not exist (a case, a report)."""
+
+
+class ConflictError(InputError):
+    """The request would duplicate or contradict what is stored."""

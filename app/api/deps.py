@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
+from app.settings import Settings
 from models.engine import Engine
 from models.errors import ArtifactError
 
@@ -19,3 +24,37 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A database session for one request."""
+    with request.app.state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_writer(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Writes need `Authorization: Bearer <token>`, compared in constant time, never logged."""
+    settings: Settings = request.app.state.settings
+    if settings.write_token is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "writes are disabled: no token set"
+        )
+    expected = settings.write_token.get_secret_value().encode()
+    given = (credentials.credentials if credentials else "").encode()
+    if not secrets.compare_digest(given, expected):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a valid bearer token is required to write",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+WriterDep = Depends(require_writer)

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from models.catalog import Catalog
-
-
-@pytest.fixture
-def client(artifact_path: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(artifact_path=artifact_path))) as test_client:
-        yield test_client
 
 
 def test_health_and_readiness(client: TestClient) -> None:
@@ -25,9 +17,8 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["artifact_id"].startswith("m-")
 
 
-def test_not_ready_without_an_artifact(tmp_path: Path) -> None:
-    app = create_app(Settings(artifact_path=tmp_path / "none.npz"))
-    with TestClient(app) as client:
+def test_not_ready_without_an_artifact(tmp_path: Path, make_app: Callable[..., FastAPI]) -> None:
+    with TestClient(make_app(artifact_path=tmp_path / "none.npz")) as client:
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "run `forecast fit`" in ready.json()["reason"]
@@ -53,4 +44,4 @@ def test_model_describes_the_artifact(client: TestClient) -> None:
 
 def test_openapi_lists_the_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/healthz", "/readyz", "/v1/indicators", "/v1/model"} <= set(paths)
+    assert {"/healthz", "/readyz", "/v1/indicators", "/v1/model", "/v1/cases"} <= set(paths)

@@ -1,0 +1,36 @@
+"""Cases in storage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.schemas import CaseIn
+from app.store.tables import CaseRow
+from models.errors import ConflictError, NotFoundError
+from models.yamlio import did_you_mean
+
+
+def create_case(session: Session, case: CaseIn) -> CaseRow:
+    """Store a new case; an existing id is a conflict (nothing is changed)."""
+    if session.get(CaseRow, case.id) is not None:
+        raise ConflictError("id", f"case {case.id!r} already exists")
+    row = CaseRow(**case.model_dump(), created_at=dt.datetime.now(dt.UTC))
+    session.add(row)
+    session.commit()
+    return row
+
+
+def list_cases(session: Session) -> list[CaseRow]:
+    return list(session.scalars(select(CaseRow).order_by(CaseRow.id)))
+
+
+def get_case(session: Session, case_id: str) -> CaseRow:
+    """The case with this id; NotFoundError, with the closest id as a suggestion, otherwise."""
+    row = session.get(CaseRow, case_id)
+    if row is None:
+        known = session.scalars(select(CaseRow.id)).all()
+        raise NotFoundError("case_id", f"no case {case_id!r}{did_you_mean(case_id, known)}")
+    return row

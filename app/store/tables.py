@@ -1,0 +1,62 @@
+"""The tables. Schema changes go through a migration in `migrations/versions/`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp stored in UTC and read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        return None if value is None else value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if not isinstance(value, dt.datetime):
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    """A watched case: a state on the brink of joining a war."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(120))
+    target: Mapped[str] = mapped_column(String(120))
+    patron: Mapped[str | None] = mapped_column(String(120))
+    horizon_days: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ReportRow(Base):
+    """One dated, sourced, graded report on an indicator. Retracted reports stay (audit trail)."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("case_id", "idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    indicator: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    observed_on: Mapped[dt.date]
+    source: Mapped[str] = mapped_column(String(500))
+    grade: Mapped[str] = mapped_column(String(1))
+    note: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))

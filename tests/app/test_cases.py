@@ -1,0 +1,104 @@
+"""Cases through the API, on SQLite and PostgreSQL: create, read, conflicts, bad input, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from .conftest import AUTH
+
+BELARUS = {
+    "id": "belarus-ukraine-2022",
+    "title": "Will Belarus enter Russia's war in Ukraine?",
+    "state": "Belarus",
+    "target": "Ukraine",
+    "patron": "Russia",
+}
+
+
+def test_create_then_read(client: TestClient) -> None:
+    created = client.post("/v1/cases", json=BELARUS, headers=AUTH)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["horizon_days"] == 90 and body["created_at"]
+    assert client.get(f"/v1/cases/{BELARUS['id']}").json() == body
+    assert client.get("/v1/cases").json() == [body]
+
+
+def test_case_survives_a_restart(make_app: Callable[..., FastAPI]) -> None:
+    with TestClient(make_app()) as first:
+        assert first.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+    with TestClient(make_app()) as second:
+        assert second.get(f"/v1/cases/{BELARUS['id']}").json()["state"] == "Belarus"
+
+
+def test_duplicate_is_a_conflict_and_changes_nothing(client: TestClient) -> None:
+    client.post("/v1/cases", json=BELARUS, headers=AUTH)
+    again = client.post("/v1/cases", json=BELARUS | {"title": "Other"}, headers=AUTH)
+    assert again.status_code == 409
+    assert again.json()["detail"][0]["loc"] == "id"
+    assert client.get(f"/v1/cases/{BELARUS['id']}").json()["title"] == BELARUS["title"]
+
+
+def test_unknown_case_is_404_with_a_suggestion(client: TestClient) -> None:
+    client.post("/v1/cases", json=BELARUS, headers=AUTH)
+    missing = client.get("/v1/cases/belarus-ukraine-2021")
+    assert missing.status_code == 404
+    assert "did you mean 'belarus-ukraine-2022'" in missing.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": "Belarus 2022"}, "id"),
+        ({"title": ""}, "title"),
+        ({"horizon_days": 0}, "horizon_days"),
+        ({"horizon_days": float("nan")}, "horizon_days"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
+def test_bad_case_names_the_field_and_stores_nothing(
+    client: TestClient, change: dict[str, Any], field: str
+) -> None:
+    response = client.post("/v1/cases", content=_json(BELARUS | change), headers=AUTH | _JSON)
+    assert response.status_code == 422, response.text
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+    assert client.get("/v1/cases").json() == []
+
+
+def test_missing_field_is_named(client: TestClient) -> None:
+    response = client.post(
+        "/v1/cases", json={k: v for k, v in BELARUS.items() if k != "state"}, headers=AUTH
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "state"]
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}]
+)
+def test_writes_need_the_token(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post("/v1/cases", json=BELARUS, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/v1/cases").json() == []
+
+
+def test_writes_refused_when_no_token_is_configured(make_app: Callable[..., FastAPI]) -> None:
+    with TestClient(make_app(write_token=None)) as client:
+        assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 503
+        assert client.get("/v1/cases").json() == []
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _json(body: dict[str, Any]) -> str:
+    """JSON text as a client might send it: NaN written out, which strict JSON forbids."""
+    import json
+
+    return json.dumps(body, allow_nan=True)
