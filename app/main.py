@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
-from app.api.routes import cases, health, indicators, model
+from app.api.routes import cases, forecast, health, indicators, model, reports
 from app.errors import install_error_handlers
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health.router, indicators.router, model.router, cases.router):
-        app.include_router(router)
+    routers = (health, indicators, model, cases, reports, forecast)
+    for module in routers:
+        app.include_router(module.router)
     return app

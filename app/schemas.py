@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from models.scenario import ReportEntry
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
@@ -27,3 +29,69 @@ class CaseOut(CaseIn):
     model_config = ConfigDict(from_attributes=True)
 
     created_at: dt.datetime
+
+
+class ReportIn(ReportEntry):
+    """A report as posted. A retried POST with the same idempotency key stores nothing twice."""
+
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: str
+    indicator: str
+    value: float
+    observed_on: dt.date
+    source: str
+    grade: str
+    note: str
+    received_at: dt.datetime
+    retracted_at: dt.datetime | None
+    idempotency_key: str | None
+
+
+class OutcomeOut(BaseModel):
+    outcome: str
+    mean: float
+    lower: float
+    upper: float
+    words: str  # ICD-203
+
+
+class ContributionOut(BaseModel):
+    indicator: str
+    log_odds: dict[str, float]
+
+
+class InformationOut(BaseModel):
+    indicator: str
+    bits: float
+    p_present: float
+    if_present: dict[str, float]
+    if_absent: dict[str, float]
+
+
+class ForecastOut(BaseModel):
+    """A case's forecast: probabilities with 90% intervals and ICD-203 words, why, what next."""
+
+    case_id: str
+    as_of: dt.date
+    artifact_id: str
+    evidence_hash: str
+    reports_used: int
+    probabilities: list[OutcomeOut]
+    contributions: list[ContributionOut]
+    value_of_information: list[InformationOut]
+    surprise: bool
+    surprise_z: dict[str, float]
+    pareto_k: float | None
+    effective_draws: float
+    draws: int
+
+
+class PostedReports(BaseModel):
+    reports: list[ReportOut]
+    forecast: ForecastOut

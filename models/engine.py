@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,8 @@ def forecast_record(forecast: Forecast) -> dict[str, Any]:
         ],
         "surprise": forecast.surprise,
         "surprise_z": forecast.surprise_z,
-        "pareto_k": forecast.pareto_k,
+        # inf (no tail could be fitted: the weights are not to be trusted) is not valid JSON.
+        "pareto_k": forecast.pareto_k if math.isfinite(forecast.pareto_k) else None,
         "effective_draws": forecast.effective_draws,
         "draws": forecast.draws,
         "outcomes": list(OUTCOMES),

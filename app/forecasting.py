@@ -1,0 +1,82 @@
+"""From stored reports to a served forecast: which reports were known when, the evidence hash,
+and the checks a posted report must pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+
+from app.schemas import ForecastOut, ReportIn
+from app.store.tables import ReportRow
+from models.engine import Engine, forecast_record
+from models.errors import EvidenceError
+from models.evidence import Report, check_report, evidence_from_reports
+
+MAX_REPORT_AGE_DAYS = 20 * 365
+"""Older observations are refused as absurd: no indicator persists that long."""
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> None:
+    """Every report must be usable on `on`: known indicator, no future or absurdly old date."""
+    for number, report in enumerate(reports):
+        where = f"body[{number}]"
+        check_report(engine.catalog, _domain(report), on, where)
+        if (on - report.observed_on).days > MAX_REPORT_AGE_DAYS:
+            reason = f"{report.observed_on} is more than {MAX_REPORT_AGE_DAYS // 365} years old"
+            raise EvidenceError(f"{where}.observed_on", reason)
+
+
+def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> list[ReportRow]:
+    """Reports as they stood at the end of `as_of`: received and observed by then, and not yet
+    retracted. Replaying an earlier date therefore ignores what arrived later."""
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return [
+        row
+        for row in rows
+        if row.received_at < end
+        and row.observed_on <= as_of
+        and (row.retracted_at is None or row.retracted_at >= end)
+    ]
+
+
+def evidence_hash(rows: Sequence[ReportRow], as_of: dt.date) -> str:
+    """sha256 of what a forecast depends on besides the model: the reports used and the date."""
+    used = sorted(
+        [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source] for r in rows
+    )
+    canonical = json.dumps([as_of.isoformat(), used], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def etag(engine: Engine, rows: Sequence[ReportRow], as_of: dt.date) -> str:
+    """A strong ETag: changes exactly when the evidence, the date or the model changes."""
+    return f'"{engine.artifact.id}-{evidence_hash(known_on(rows, as_of), as_of)[:24]}"'
+
+
+def case_forecast(
+    engine: Engine, case_id: str, rows: Sequence[ReportRow], as_of: dt.date
+) -> ForecastOut:
+    """The forecast of a case from its stored reports as they stood on `as_of`."""
+    used = known_on(rows, as_of)
+    reports = [_domain(row) for row in used]
+    forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, as_of))
+    return ForecastOut.model_validate(
+        {
+            **forecast_record(forecast),
+            "case_id": case_id,
+            "as_of": as_of,
+            "artifact_id": engine.artifact.id,
+            "evidence_hash": evidence_hash(used, as_of),
+            "reports_used": len(used),
+        }
+    )
+
+
+def _domain(report: ReportIn | ReportRow) -> Report:
+    return Report(report.indicator, report.value, report.observed_on, report.grade, report.source)

@@ -1,0 +1,163 @@
+"""Reports and forecasts through the API, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.forecasting import today
+
+from .conftest import AUTH
+from .test_cases import BELARUS
+
+CASE = BELARUS["id"]
+REPORTS = f"/v1/cases/{CASE}/reports"
+FORECAST = f"/v1/cases/{CASE}/forecast"
+
+
+def report(**change: Any) -> dict[str, Any]:
+    base = {
+        "indicator": "covert_mobilization",
+        "value": "present",
+        "observed_on": (today() - dt.timedelta(days=3)).isoformat(),
+        "source": "Ukrainian military intelligence, via media",
+        "grade": "C",
+    }
+    return base | change
+
+
+@pytest.fixture
+def case(client: TestClient) -> TestClient:
+    assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+    return client
+
+
+def test_post_one_report_returns_the_updated_forecast(case: TestClient) -> None:
+    before = case.get(FORECAST).json()
+    posted = case.post(REPORTS, json=report(), headers=AUTH)
+    assert posted.status_code == 201, posted.text
+    body = posted.json()
+    assert [r["indicator"] for r in body["reports"]] == ["covert_mobilization"]
+    after = body["forecast"]
+    assert after["reports_used"] == 1 and before["reports_used"] == 0
+    mean = {p["outcome"]: p["mean"] for p in after["probabilities"]}
+    prior = {p["outcome"]: p["mean"] for p in before["probabilities"]}
+    assert mean["direct_invasion"] > prior["direct_invasion"]
+    assert sum(mean.values()) == pytest.approx(1.0)
+    assert all(p["words"] for p in after["probabilities"])
+    assert after["contributions"][0]["indicator"] == "covert_mobilization"
+    assert len(after["value_of_information"]) == 16
+
+
+def test_a_batch_is_stored_whole(case: TestClient) -> None:
+    batch = [report(), report(indicator="troop_shortfall", grade="B"), report(value=0.3)]
+    posted = case.post(REPORTS, json=batch, headers=AUTH)
+    assert posted.status_code == 201
+    assert posted.json()["forecast"]["reports_used"] == 3
+    assert len(case.get(REPORTS).json()) == 3
+
+
+def test_a_retried_post_stores_nothing_twice(case: TestClient) -> None:
+    first = case.post(REPORTS, json=report(idempotency_key="feed-42"), headers=AUTH).json()
+    again = case.post(REPORTS, json=report(idempotency_key="feed-42"), headers=AUTH).json()
+    assert again["reports"][0]["id"] == first["reports"][0]["id"]
+    assert len(case.get(REPORTS).json()) == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"indicator": "covert_mobilisation"}, "indicator", "did you mean 'covert_mobilization'"),
+        ({"grade": "G"}, "grade", ""),
+        ({"value": 1.5}, "value", ""),
+        ({"value": float("nan")}, "value", ""),
+        ({"value": "maybe"}, "value", ""),
+        (
+            {"observed_on": (today() + dt.timedelta(days=2)).isoformat()},
+            "observed_on",
+            "after as-of",
+        ),
+        ({"observed_on": "1900-01-01"}, "observed_on", "years old"),
+        ({"observed_on": "2022-02-30"}, "observed_on", ""),
+        ({"source": ""}, "source", ""),
+        ({"colour": "red"}, "colour", ""),
+    ],
+)
+def test_bad_reports_are_refused_naming_the_field(
+    case: TestClient, change: dict[str, Any], field: str, reason: str
+) -> None:
+    good = report()
+    content = json.dumps([good, report(**change)], allow_nan=True)
+    response = case.post(
+        REPORTS, content=content, headers=AUTH | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    detail = json.dumps(response.json()["detail"])
+    assert field in detail and reason in detail
+    assert case.get(REPORTS).json() == []  # nothing stored, not even the good one
+
+
+@pytest.mark.parametrize("batch", [[], [report()] * 501])
+def test_empty_or_oversized_batches_are_refused(case: TestClient, batch: list[Any]) -> None:
+    response = case.post(REPORTS, json=batch, headers=AUTH)
+    assert response.status_code == 422 and "between 1 and 500" in response.text
+    assert case.get(REPORTS).json() == []
+
+
+def test_reports_on_an_unknown_case_are_404(case: TestClient) -> None:
+    response = case.post("/v1/cases/nowhere/reports", json=report(), headers=AUTH)
+    assert response.status_code == 404
+    assert case.get("/v1/cases/nowhere/forecast").status_code == 404
+
+
+def test_reports_need_the_token(case: TestClient) -> None:
+    assert case.post(REPORTS, json=report()).status_code == 401
+    assert case.get(REPORTS).json() == []
+
+
+def test_list_filters(case: TestClient) -> None:
+    old = (today() - dt.timedelta(days=40)).isoformat()
+    case.post(
+        REPORTS, json=[report(observed_on=old), report(indicator="troop_shortfall")], headers=AUTH
+    )
+    assert len(case.get(REPORTS, params={"indicator": "troop_shortfall"}).json()) == 1
+    since = (today() - dt.timedelta(days=10)).isoformat()
+    assert len(case.get(REPORTS, params={"since": since}).json()) == 1
+    typo = case.get(REPORTS, params={"indicator": "troop_shortfal"})
+    assert typo.status_code == 422 and "did you mean 'troop_shortfall'" in typo.text
+
+
+def test_retracting_keeps_the_audit_trail(case: TestClient) -> None:
+    posted = case.post(REPORTS, json=report(), headers=AUTH).json()
+    report_id = posted["reports"][0]["id"]
+    assert case.delete(f"{REPORTS}/{report_id}").status_code == 401
+    retracted = case.delete(f"{REPORTS}/{report_id}", headers=AUTH)
+    assert retracted.status_code == 200 and retracted.json()["retracted_at"]
+    assert case.get(FORECAST).json()["reports_used"] == 0
+    assert case.get(REPORTS).json()[0]["retracted_at"]
+    assert case.delete(f"{REPORTS}/999999", headers=AUTH).status_code == 404
+
+
+def test_polling_with_etag_gives_304_until_the_evidence_changes(case: TestClient) -> None:
+    first = case.get(FORECAST)
+    tag = first.headers["etag"]
+    assert tag.startswith('"') and first.headers["cache-control"] == "no-cache"
+    unchanged = case.get(FORECAST, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    case.post(REPORTS, json=report(), headers=AUTH)
+    changed = case.get(FORECAST, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != tag
+
+
+def test_as_of_replays_only_what_was_known(case: TestClient) -> None:
+    case.post(REPORTS, json=report(), headers=AUTH)
+    yesterday = (today() - dt.timedelta(days=1)).isoformat()
+    replay = case.get(FORECAST, params={"as_of": yesterday}).json()
+    assert replay["reports_used"] == 0 and replay["as_of"] == yesterday  # received today
+    assert case.get(FORECAST).json()["reports_used"] == 1
+    future = case.get(FORECAST, params={"as_of": (today() + dt.timedelta(days=1)).isoformat()})
+    assert future.status_code == 422 and "as_of" in future.text
