@@ -40,7 +40,7 @@ bench: install
 	$(BIN)/python bench/bench_fit.py
 
 serve: install
-	@echo "The service arrives with issue 3; until then use: $(BIN)/forecast run scenarios/baseline-2022-07-19.yaml"
+	$(BIN)/python -m app.serve
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

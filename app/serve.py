@@ -1,0 +1,80 @@
+"""`make serve`: fit the model if needed, prepare the database, print the URL and token, serve.
+
+A second start finds the artifact and the data in place: no fitting, no pymc import."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import uvicorn
+from sqlalchemy.orm import Session
+
+from app.seed import seed_article_case
+from app.settings import Settings, get_settings
+from app.store.db import make_engine, migrate
+from models.artifact import load_artifact, save_artifact
+from models.catalog import load_catalog
+from models.errors import ArtifactError
+from models.reference import load_reference
+
+HOST, PORT = "127.0.0.1", 8000
+TOKEN_FILE = Path("var/write-token")
+
+
+def ensure_artifact(settings: Settings) -> None:
+    """Fit and save the model when no valid artifact exists (progress shown)."""
+    catalog = load_catalog(settings.catalog_path)
+    reference = load_reference(catalog, settings.reference_path)
+    try:
+        load_artifact(settings.artifact_path, catalog, reference.fingerprint)
+        return
+    except ArtifactError as exc:
+        print(f"{exc}\nFitting the model now (about 30 s the first time) ...", flush=True)
+    from models.fit import fit  # pymc only when a fit is needed
+
+    artifact, _ = fit(catalog, reference)
+    if not artifact.meta["diagnostics"]["passed"]:
+        sys.exit(f"the fit failed its diagnostics ({artifact.meta['diagnostics']['summary']})")
+    save_artifact(artifact, settings.artifact_path)
+
+
+def ensure_database(settings: Settings) -> None:
+    """Bring the schema up to date and load the article's case into an empty store."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with Session(engine) as session:
+        if seed_article_case(session, load_catalog(settings.catalog_path)):
+            print("Loaded the article's case: belarus-ukraine-2022")
+    engine.dispose()
+
+
+def write_token(settings: Settings) -> str:
+    """The configured token, else the one generated at a previous start, else a new one."""
+    if settings.write_token is not None:
+        return settings.write_token.get_secret_value()
+    if TOKEN_FILE.is_file():
+        return TOKEN_FILE.read_text().strip()
+    token = secrets.token_urlsafe(24)
+    TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    TOKEN_FILE.write_text(token + "\n")
+    TOKEN_FILE.chmod(0o600)
+    return token
+
+
+def main() -> None:
+    settings = get_settings()
+    ensure_artifact(settings)
+    ensure_database(settings)
+    token = write_token(settings)
+    os.environ["ESC_WRITE_TOKEN"] = token  # for the app (and any worker) built below
+    get_settings.cache_clear()
+    print(f"Serving on http://{HOST}:{PORT}  (API docs at /docs)")
+    print(f"Write token: {token}  (send as: Authorization: Bearer <token>)", flush=True)
+    uvicorn.run("app.main:create_app", factory=True, host=HOST, port=PORT)
+
+
+if __name__ == "__main__":
+    main()
