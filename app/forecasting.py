@@ -8,7 +8,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session
+
 from app.schemas import ForecastOut, ReportIn
+from app.store import history
 from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
@@ -45,13 +48,18 @@ def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> list[ReportRow]:
     ]
 
 
-def evidence_hash(rows: Sequence[ReportRow], as_of: dt.date) -> str:
-    """sha256 of what a forecast depends on besides the model: the reports used and the date."""
+def reports_hash(rows: Sequence[ReportRow]) -> str:
+    """sha256 of the reports a forecast used (their content, in a canonical order)."""
     used = sorted(
         [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source] for r in rows
     )
-    canonical = json.dumps([as_of.isoformat(), used], separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
+
+
+def evidence_hash(rows: Sequence[ReportRow], as_of: dt.date) -> str:
+    """sha256 of what a forecast depends on besides the model: the reports used and the date
+    (the date matters: reports age)."""
+    return hashlib.sha256(f"{as_of.isoformat()}:{reports_hash(rows)}".encode()).hexdigest()
 
 
 def etag(engine: Engine, rows: Sequence[ReportRow], as_of: dt.date) -> str:
@@ -76,6 +84,16 @@ def case_forecast(
             "reports_used": len(used),
         }
     )
+
+
+def forecast_now(
+    engine: Engine, session: Session, case_id: str, rows: Sequence[ReportRow]
+) -> ForecastOut:
+    """Today's forecast of a case, recorded in its history if the evidence or model changed."""
+    on = today()
+    forecast = case_forecast(engine, case_id, rows, on)
+    history.record(session, forecast, reports_hash(known_on(rows, on)))
+    return forecast
 
 
 def _domain(report: ReportIn | ReportRow) -> Report:

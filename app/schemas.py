@@ -95,3 +95,14 @@ class ForecastOut(BaseModel):
 class PostedReports(BaseModel):
     reports: list[ReportOut]
     forecast: ForecastOut
+
+
+class HistoryPoint(BaseModel):
+    """One point of a case's forecast history."""
+
+    recorded_at: dt.datetime
+    as_of: dt.date
+    artifact_id: str
+    evidence_hash: str
+    reports_used: int
+    probabilities: list[OutcomeOut]

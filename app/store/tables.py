@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -60,3 +60,17 @@ class ReportRow(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+
+
+class ForecastRow(Base):
+    """A point of a case's forecast history, recorded when its evidence or model changed."""
+
+    __tablename__ = "forecasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    as_of: Mapped[dt.date]
+    artifact_id: Mapped[str] = mapped_column(String(40))
+    reports_hash: Mapped[str] = mapped_column(String(64))  # the reports used, without the date
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ForecastOut

@@ -161,3 +161,20 @@ def test_as_of_replays_only_what_was_known(case: TestClient) -> None:
     assert case.get(FORECAST).json()["reports_used"] == 1
     future = case.get(FORECAST, params={"as_of": (today() + dt.timedelta(days=1)).isoformat()})
     assert future.status_code == 422 and "as_of" in future.text
+
+
+def test_history_has_a_point_per_change_of_evidence(case: TestClient) -> None:
+    case.get(FORECAST)  # no reports yet: the first point
+    case.get(FORECAST)  # nothing changed: no new point
+    posted = case.post(REPORTS, json=report(), headers=AUTH).json()
+    case.get(FORECAST, params={"as_of": (today() - dt.timedelta(days=1)).isoformat()})  # replay
+    case.delete(f"{REPORTS}/{posted['reports'][0]['id']}", headers=AUTH)  # back to no reports
+    points = case.get(f"{FORECAST}/history").json()
+    assert [p["reports_used"] for p in points] == [0, 1, 0]
+    assert all(p["artifact_id"].startswith("m-") and len(p["probabilities"]) == 3 for p in points)
+    text = case.get(f"{FORECAST}/history", headers={"Accept": "text/csv"})
+    assert text.headers["content-type"].startswith("text/csv")
+    rows = text.text.strip().splitlines()
+    assert rows[0].startswith("recorded_at,as_of,artifact_id,reports_used,no_entry_mean")
+    assert len(rows) == 4
+    assert case.get("/v1/cases/nowhere/forecast/history").status_code == 404

@@ -12,7 +12,7 @@ from app import serve
 from app.seed import ARTICLE_CASE, seed_article_case
 from app.settings import Settings
 from app.store.db import make_engine, migrate
-from app.store.tables import ReportRow
+from app.store.tables import ForecastRow, ReportRow
 from models.catalog import Catalog
 
 
@@ -36,3 +36,16 @@ def test_write_token_is_generated_once_and_kept_private(
     assert len(first) >= 32 and serve.write_token(Settings()) == first
     assert (tmp_path / serve.TOKEN_FILE).stat().st_mode & 0o077 == 0
     assert serve.write_token(Settings(write_token="configured")) == "configured"
+
+
+def test_an_upgrade_keeps_the_data(database_url: str, catalog: Catalog) -> None:
+    """Data written under the first schema survives the migration to the current one."""
+    engine = make_engine(database_url)
+    migrate(engine, "0001")
+    with Session(engine) as session:
+        seed_article_case(session, catalog)
+    migrate(engine)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ReportRow)) == 17
+        assert session.scalar(select(func.count()).select_from(ForecastRow)) == 0
+    engine.dispose()

@@ -1,15 +1,19 @@
-"""A case's forecast, cheap to poll: strong ETag, 304 on If-None-Match."""
+"""A case's forecast, cheap to poll (strong ETag, 304 on If-None-Match), and its history."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import EngineDep, SessionDep
-from app.forecasting import case_forecast, etag, today
-from app.schemas import ForecastOut
+from app.forecasting import case_forecast, etag, forecast_now, today
+from app.schemas import ForecastOut, HistoryPoint
+from app.store import history
 from app.store import reports as store
+from models.catalog import OUTCOMES
 from models.errors import EvidenceError
 
 router = APIRouter(prefix="/v1/cases/{case_id}/forecast", tags=["forecast"])
@@ -27,14 +31,54 @@ def get_forecast(
     as_of: dt.date | None = None,
 ) -> ForecastOut | Response:
     """The forecast now, or replayed `as_of` a past date with only the reports known then."""
-    on = today()
-    if as_of is not None and as_of > on:
+    if as_of is not None and as_of > today():
         raise EvidenceError("query.as_of", f"{as_of} is in the future")
-    day = as_of or on
     rows = store.list_reports(session, case_id)
-    tag = etag(engine, rows, day)
+    tag = etag(engine, rows, as_of or today())
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
-    return case_forecast(engine, case_id, rows, day)
+    if as_of is not None:
+        return case_forecast(engine, case_id, rows, as_of)  # a replay is not history
+    return forecast_now(engine, session, case_id, rows)
+
+
+@router.get(
+    "/history",
+    response_model=list[HistoryPoint],
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on request"}},
+)
+def get_history(
+    case_id: str, request: Request, session: SessionDep
+) -> list[HistoryPoint] | Response:
+    """Every forecast the case has had, one point per change of evidence or model
+    (`Accept: text/csv` for CSV)."""
+    points = [
+        HistoryPoint.model_validate(row.payload | {"recorded_at": row.recorded_at})
+        for row in history.points(session, case_id)
+    ]
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(_csv(points), media_type="text/csv")
+    return points
+
+
+def _csv(points: list[HistoryPoint]) -> str:
+    columns = ["recorded_at", "as_of", "artifact_id", "reports_used"]
+    columns += [f"{o}_{part}" for o in OUTCOMES for part in ("mean", "lower", "upper")]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for point in points:
+        probabilities = {p.outcome: p for p in point.probabilities}
+        row: list[str | int | float] = [
+            point.recorded_at.isoformat(),
+            point.as_of.isoformat(),
+            point.artifact_id,
+            point.reports_used,
+        ]
+        for outcome in OUTCOMES:
+            p = probabilities[outcome]
+            row += [p.mean, p.lower, p.upper]
+        writer.writerow(row)
+    return out.getvalue()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from app.api.deps import EngineDep, SessionDep, WriterDep
-from app.forecasting import case_forecast, check_posted, today
+from app.forecasting import check_posted, forecast_now, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
 from models.errors import EvidenceError
@@ -35,10 +35,9 @@ def post_reports(
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_BATCH:
         raise EvidenceError("body", f"send between 1 and {MAX_BATCH} reports, not {len(batch)}")
-    on = today()
-    check_posted(engine, batch, on)
+    check_posted(engine, batch, today())
     stored = store.add_reports(session, case_id, batch)
-    forecast = case_forecast(engine, case_id, store.list_reports(session, case_id), on)
+    forecast = forecast_now(engine, session, case_id, store.list_reports(session, case_id))
     return PostedReports(reports=[ReportOut.model_validate(r) for r in stored], forecast=forecast)
 
 
@@ -59,6 +58,10 @@ def list_reports(
 
 
 @router.delete("/{report_id}", response_model=ReportOut, dependencies=[WriterDep])
-def retract_report(case_id: str, report_id: int, session: SessionDep) -> ReportOut:
+def retract_report(
+    case_id: str, report_id: int, session: SessionDep, engine: EngineDep
+) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
-    return ReportOut.model_validate(store.retract_report(session, case_id, report_id))
+    retracted = ReportOut.model_validate(store.retract_report(session, case_id, report_id))
+    forecast_now(engine, session, case_id, store.list_reports(session, case_id))
+    return retracted
