@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,22 @@ from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
 from models.evidence import Report, check_report, evidence_from_reports
+
+
+class ReportLike(Protocol):
+    """A stored, posted or hypothetical report: what a forecast and its hash depend on."""
+
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def observed_on(self) -> dt.date: ...
+    @property
+    def grade(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
 
 MAX_REPORT_AGE_DAYS = 20 * 365
 """Older observations are refused as absurd: no indicator persists that long."""
@@ -48,7 +65,7 @@ def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> list[ReportRow]:
     ]
 
 
-def reports_hash(rows: Sequence[ReportRow]) -> str:
+def reports_hash(rows: Sequence[ReportLike]) -> str:
     """sha256 of the reports a forecast used (their content, in a canonical order)."""
     used = sorted(
         [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source] for r in rows
@@ -56,7 +73,7 @@ def reports_hash(rows: Sequence[ReportRow]) -> str:
     return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
 
 
-def evidence_hash(rows: Sequence[ReportRow], as_of: dt.date) -> str:
+def evidence_hash(rows: Sequence[ReportLike], as_of: dt.date) -> str:
     """sha256 of what a forecast depends on besides the model: the reports used and the date
     (the date matters: reports age)."""
     return hashlib.sha256(f"{as_of.isoformat()}:{reports_hash(rows)}".encode()).hexdigest()
@@ -71,8 +88,14 @@ def case_forecast(
     engine: Engine, case_id: str, rows: Sequence[ReportRow], as_of: dt.date
 ) -> ForecastOut:
     """The forecast of a case from its stored reports as they stood on `as_of`."""
-    used = known_on(rows, as_of)
-    reports = [_domain(row) for row in used]
+    return forecast_from(engine, case_id, known_on(rows, as_of), as_of)
+
+
+def forecast_from(
+    engine: Engine, case_id: str, used: Sequence[ReportLike], as_of: dt.date
+) -> ForecastOut:
+    """The forecast from exactly these reports on `as_of` (stored, hypothetical or a scenario's)."""
+    reports = [_domain(report) for report in used]
     forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, as_of))
     return ForecastOut.model_validate(
         {
@@ -96,5 +119,5 @@ def forecast_now(
     return forecast
 
 
-def _domain(report: ReportIn | ReportRow) -> Report:
+def _domain(report: ReportLike) -> Report:
     return Report(report.indicator, report.value, report.observed_on, report.grade, report.source)

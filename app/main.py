@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
-from app.api.routes import cases, forecast, health, indicators, model, reports
+from app.api.routes import cases, forecast, health, indicators, model, reports, whatif
 from app.errors import install_error_handlers
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (health, indicators, model, cases, reports, forecast)
+    routers = (health, indicators, model, cases, reports, forecast, whatif)
     for module in routers:
         app.include_router(module.router)
     return app

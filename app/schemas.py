@@ -106,3 +106,13 @@ class HistoryPoint(BaseModel):
     evidence_hash: str
     reports_used: int
     probabilities: list[OutcomeOut]
+
+
+class WhatIfIn(BaseModel):
+    """Hypothetical reports to add to the live ones, or a scenario file's content (YAML) to run
+    instead of them, exactly as `forecast run` would. Nothing is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reports: Annotated[list[ReportIn], Field(max_length=500)] = []
+    scenario: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)] | None = None

@@ -17,6 +17,13 @@ from ..postgres import postgres_server
 
 TOKEN = "test-token-8f1c"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+BELARUS = {
+    "id": "belarus-ukraine-2022",
+    "title": "Will Belarus enter Russia's war in Ukraine?",
+    "state": "Belarus",
+    "target": "Ukraine",
+    "patron": "Russia",
+}
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +64,10 @@ def make_app(artifact_path: Path, database_url: str) -> Callable[..., FastAPI]:
 def client(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
     with TestClient(make_app()) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def case(client: TestClient) -> TestClient:
+    """A client whose store holds the Belarus case (no reports)."""
+    assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+    return client

@@ -9,15 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from .conftest import AUTH
-
-BELARUS = {
-    "id": "belarus-ukraine-2022",
-    "title": "Will Belarus enter Russia's war in Ukraine?",
-    "state": "Belarus",
-    "target": "Ukraine",
-    "patron": "Russia",
-}
+from .conftest import AUTH, BELARUS
 
 
 def test_create_then_read(client: TestClient) -> None:

@@ -11,8 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.forecasting import today
 
-from .conftest import AUTH
-from .test_cases import BELARUS
+from .conftest import AUTH, BELARUS
 
 CASE = BELARUS["id"]
 REPORTS = f"/v1/cases/{CASE}/reports"
@@ -28,12 +27,6 @@ def report(**change: Any) -> dict[str, Any]:
         "grade": "C",
     }
     return base | change
-
-
-@pytest.fixture
-def case(client: TestClient) -> TestClient:
-    assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
-    return client
 
 
 def test_post_one_report_returns_the_updated_forecast(case: TestClient) -> None:

@@ -1,0 +1,28 @@
+"""What-if: a case's forecast with hypothetical reports, or a scenario file's. Nothing stored."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.deps import EngineDep, SessionDep
+from app.forecasting import check_posted, forecast_from, known_on, today
+from app.schemas import ForecastOut, WhatIfIn
+from app.store import reports as store
+from models.errors import EvidenceError
+from models.scenario import parse_scenario
+
+router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
+
+
+@router.post("", response_model=ForecastOut)
+def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep) -> ForecastOut:
+    """The live reports plus `reports`, as of today; or a scenario's own reports and date."""
+    rows = store.list_reports(session, case_id)  # also: 404 for an unknown case
+    if body.scenario is not None:
+        if body.reports:
+            raise EvidenceError("body.reports", "give reports or a scenario, not both")
+        scenario = parse_scenario(body.scenario, "body.scenario", engine.catalog)
+        return forecast_from(engine, case_id, scenario.reports, scenario.as_of)
+    on = today()
+    check_posted(engine, body.reports, on)
+    return forecast_from(engine, case_id, [*known_on(rows, on), *body.reports], on)
