@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
+from app.api.deps import ReaderDep
 from app.api.routes import cases, forecast, health, indicators, model, reports, whatif
 from app.errors import install_error_handlers
+from app.limits import BodyLimits
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
 from models.engine import Engine
@@ -45,7 +47,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    routers = (health, indicators, model, cases, reports, forecast, whatif)
-    for module in routers:
-        app.include_router(module.router)
+    app.add_middleware(BodyLimits)
+    app.include_router(health.router)
+    for module in (indicators, model, cases, reports, forecast, whatif):
+        app.include_router(module.router, dependencies=[ReaderDep])
     return app

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/escalation.db"
     # No default: without a token every write is refused.
     write_token: SecretStr | None = None
+    # Reads are open unless this is set; then they need the same token as writes.
+    read_token_required: bool = False
 
 
 @lru_cache

@@ -42,19 +42,35 @@ def require_writer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Writes need `Authorization: Bearer <token>`, compared in constant time, never logged."""
+    _check_token(request.app.state.settings, credentials, "write")
+
+
+def require_reader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Reads need the token too when the settings say so (ESC_READ_TOKEN_REQUIRED)."""
     settings: Settings = request.app.state.settings
+    if settings.read_token_required:
+        _check_token(settings, credentials, "read")
+
+
+def _check_token(
+    settings: Settings, credentials: HTTPAuthorizationCredentials | None, action: str
+) -> None:
     if settings.write_token is None:
         raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "writes are disabled: no token set"
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"{action}s are disabled: no token set"
         )
     expected = settings.write_token.get_secret_value().encode()
     given = (credentials.credentials if credentials else "").encode()
     if not secrets.compare_digest(given, expected):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "a valid bearer token is required to write",
+            f"a valid bearer token is required to {action}",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
 
 WriterDep = Depends(require_writer)
+ReaderDep = Depends(require_reader)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.forecasting import today
@@ -171,3 +173,35 @@ def test_history_has_a_point_per_change_of_evidence(case: TestClient) -> None:
     assert rows[0].startswith("recorded_at,as_of,artifact_id,reports_used,no_entry_mean")
     assert len(rows) == 4
     assert case.get("/v1/cases/nowhere/forecast/history").status_code == 404
+
+
+def test_wrong_content_type_is_415_and_stores_nothing(case: TestClient) -> None:
+    body = json.dumps(report())
+    response = case.post(REPORTS, content=body, headers=AUTH | {"Content-Type": "text/plain"})
+    assert response.status_code == 415 and "application/json" in response.text
+    assert case.get(REPORTS).json() == []
+
+
+def test_oversized_body_is_413_and_stores_nothing(case: TestClient) -> None:
+    huge = json.dumps([report(note="x" * 10_000)] * 300)  # ~3 MB
+    response = case.post(REPORTS, content=huge, headers=AUTH | {"Content-Type": "application/json"})
+    assert response.status_code == 413 and "body" in response.text
+
+    def chunks() -> Iterator[bytes]:  # streamed, with no Content-Length to go by
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536].encode()
+
+    streamed = case.post(
+        REPORTS, content=chunks(), headers=AUTH | {"Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert case.get(REPORTS).json() == []
+
+
+def test_reads_can_require_the_token(make_app: Callable[..., FastAPI]) -> None:
+    with TestClient(make_app(read_token_required=True)) as client:
+        assert client.get("/v1/cases").status_code == 401
+        assert client.get("/v1/cases", headers=AUTH).status_code == 200
+        assert (
+            client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
+        )

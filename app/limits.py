@@ -1,0 +1,65 @@
+"""Request bodies: JSON only, and not over MAX_BODY_BYTES (declared or streamed)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class BodyLimits:
+    """415 for a write whose body is not JSON, 413 for a body over the limit; the request never
+    reaches a handler, so nothing is stored."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        length = headers.get("content-length", "")
+        has_body = length not in ("", "0") or "transfer-encoding" in headers
+        if has_body and kind != "application/json":
+            reason = f"send application/json, not {kind or 'nothing'}"
+            await _refuse(send, 415, "header.content-type", reason)
+            return
+        if length.isdigit() and int(length) > self.max_bytes:
+            await _refuse(send, 413, "body", f"larger than {self.max_bytes} bytes")
+            return
+        # Read the body here, up to the limit (FastAPI turns any error raised while it reads a
+        # body into a 400), then hand it to the app in one piece.
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await _refuse(send, 413, "body", f"larger than {self.max_bytes} bytes")
+                return
+            more = message.get("more_body", False)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, status: int, where: str, reason: str) -> None:
+    body = json.dumps({"detail": [{"loc": where, "msg": reason}]}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
