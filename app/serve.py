@@ -20,7 +20,6 @@ from models.catalog import load_catalog
 from models.errors import ArtifactError
 from models.reference import load_reference
 
-HOST, PORT = "127.0.0.1", 8000
 TOKEN_FILE = Path("var/write-token")
 
 
@@ -71,9 +70,9 @@ def main() -> None:
     token = write_token(settings)
     os.environ["ESC_WRITE_TOKEN"] = token  # for the app (and any worker) built below
     get_settings.cache_clear()
-    print(f"Serving on http://{HOST}:{PORT}  (API docs at /docs)")
+    print(f"Serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
     print(f"Write token: {token}  (send as: Authorization: Bearer <token>)", flush=True)
-    uvicorn.run("app.main:create_app", factory=True, host=HOST, port=PORT)
+    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

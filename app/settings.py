@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     write_token: SecretStr | None = None
     # Reads are open unless this is set; then they need the same token as writes.
     read_token_required: bool = False
+    # Where `make serve` listens (a container sets ESC_HOST=0.0.0.0).
+    host: str = "127.0.0.1"
+    port: int = 8000
 
 
 @lru_cache
