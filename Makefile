@@ -36,8 +36,9 @@ fit: install
 	$(BIN)/forecast fit
 
 bench: install
-	$(BIN)/python bench/bench_predict.py
-	$(BIN)/python bench/bench_fit.py
+	$(BIN)/python -m bench.bench_predict
+	$(BIN)/python -m bench.bench_fit
+	$(BIN)/python -m bench.bench_service
 
 serve: install
 	$(BIN)/python -m app.serve

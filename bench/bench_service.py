@@ -1,0 +1,153 @@
+"""The service under load on loopback, beside a bare FastAPI endpoint measured in the same run.
+
+wrk (Debian's package) with 32 connections for 5 s per figure; both servers are single uvicorn
+processes on 127.0.0.1 with the same options. The case holds the article's 17 reports.
+
+Run: .venv/bin/python -m bench.bench_service
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.common import engine
+from models.artifact import DEFAULT_ARTIFACT
+
+CONNECTIONS, SECONDS = 32, 5
+TOKEN = "bench-token"
+CASE = "belarus-ukraine-2022"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def uvicorn(target: str, env: dict[str, str], factory: bool = False) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
+    process = subprocess.Popen(command, env=os.environ | env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{url}/docs", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def wrk(url: str, *extra: str) -> dict[str, float]:
+    """Requests per second and latency percentiles (ms) of one wrk run."""
+    command = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", *extra, url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if rate is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    figures = {"rate": float(rate.group(1))}
+    for percentile, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+        figures[f"p{percentile}"] = float(value) * scale
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    figures["errors"] = float(non_2xx.group(1)) if non_2xx else 0.0
+    return figures
+
+
+def seed(url: str) -> None:
+    from app.seed import ARTICLE_CASE, ARTICLE_SCENARIO
+    from models.catalog import load_catalog
+    from models.scenario import load_scenario
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    httpx.post(f"{url}/v1/cases", json=ARTICLE_CASE, headers=auth).raise_for_status()
+    scenario = load_scenario(ARTICLE_SCENARIO, load_catalog()).scenario
+    reports = [entry.model_dump(mode="json") for entry in scenario.reports]
+    httpx.post(f"{url}/v1/cases/{CASE}/reports", json=reports, headers=auth).raise_for_status()
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    engine()  # fit the default artifact if there is none
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {
+            "ESC_ARTIFACT_PATH": str(DEFAULT_ARTIFACT.resolve()),
+            "ESC_DATABASE_URL": f"sqlite:///{scratch}/bench.db",
+            "ESC_WRITE_TOKEN": TOKEN,
+        }
+        script = Path(scratch) / "post.lua"
+        body = {
+            "indicator": "border_exercises",
+            "value": "present",
+            "observed_on": time.strftime("%Y-%m-%d", time.gmtime()),
+            "source": "bench",
+            "grade": "C",
+        }
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(json.dumps(body))}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n'
+        )
+        with (
+            uvicorn("bench.bare_app:app", {}) as bare,
+            uvicorn("app.main:create_app", env, factory=True) as service,
+        ):
+            seed(service)
+            forecast = f"{service}/v1/cases/{CASE}/forecast"
+            tag = httpx.get(forecast).headers["etag"]
+            baseline = wrk(f"{bare}/bare")
+            polled = wrk(forecast, "-H", f"If-None-Match: {tag}")
+            fresh = wrk(forecast)
+            posted = wrk(f"{service}/v1/cases/{CASE}/reports", "-s", str(script))
+    report(baseline, polled, fresh, posted)
+
+
+def report(
+    baseline: dict[str, float],
+    polled: dict[str, float],
+    fresh: dict[str, float],
+    posted: dict[str, float],
+) -> None:
+    """Print each figure beside the bare endpoint's, as a ratio where the target is one."""
+    print(f"{CONNECTIONS} connections, {SECONDS} s each, loopback, one uvicorn process per server")
+    bare = baseline["rate"]
+    print(f"bare FastAPI endpoint        {bare:8.0f} req/s  p99 {baseline['p99']:6.1f} ms")
+    for name, figures, target in (
+        ("GET forecast, 304 (ETag)", polled, 0.7),
+        ("GET forecast, 200", fresh, 0.5),
+    ):
+        ratio = figures["rate"] / bare
+        print(f"{name:28s} {figures['rate']:8.0f} req/s  ratio {ratio:.2f} (target >= {target})")
+    print(
+        f"POST one report (+forecast)  {posted['rate']:8.0f} req/s  p50 {posted['p50']:.1f} ms"
+        f"  p99 {posted['p99']:.1f} ms (target p99 <= 30 ms)"
+    )
+    runs = {"bare": baseline, "304": polled, "200": fresh, "post": posted}
+    errors = {name: figures["errors"] for name, figures in runs.items() if figures["errors"]}
+    if errors:
+        print(f"non-2xx/3xx responses: {errors}")
+
+
+if __name__ == "__main__":
+    main()
