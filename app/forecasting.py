@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -16,23 +15,7 @@ from app.store import history
 from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
-from models.evidence import Report, check_report, evidence_from_reports
-
-
-class ReportLike(Protocol):
-    """A stored, posted or hypothetical report: what a forecast and its hash depend on."""
-
-    @property
-    def indicator(self) -> str: ...
-    @property
-    def value(self) -> float: ...
-    @property
-    def observed_on(self) -> dt.date: ...
-    @property
-    def grade(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-
+from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
 
 MAX_REPORT_AGE_DAYS = 20 * 365
 """Older observations are refused as absurd: no indicator persists that long."""
@@ -46,7 +29,7 @@ def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> No
     """Every report must be usable on `on`: known indicator, no future or absurdly old date."""
     for number, report in enumerate(reports):
         where = f"body[{number}]"
-        check_report(engine.catalog, _domain(report), on, where)
+        check_report(engine.catalog, as_report(report), on, where)
         if (on - report.observed_on).days > MAX_REPORT_AGE_DAYS:
             reason = f"{report.observed_on} is more than {MAX_REPORT_AGE_DAYS // 365} years old"
             raise EvidenceError(f"{where}.observed_on", reason)
@@ -95,7 +78,7 @@ def forecast_from(
     engine: Engine, case_id: str, used: Sequence[ReportLike], as_of: dt.date
 ) -> ForecastOut:
     """The forecast from exactly these reports on `as_of` (stored, hypothetical or a scenario's)."""
-    reports = [_domain(report) for report in used]
+    reports = [as_report(report) for report in used]
     forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, as_of))
     return ForecastOut.model_validate(
         {
@@ -117,7 +100,3 @@ def forecast_now(
     forecast = case_forecast(engine, case_id, rows, on)
     history.record(session, forecast, reports_hash(known_on(rows, on)))
     return forecast
-
-
-def _domain(report: ReportLike) -> Report:
-    return Report(report.indicator, report.value, report.observed_on, report.grade, report.source)

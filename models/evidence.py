@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import numpy as np
 
@@ -47,6 +48,26 @@ class Report:
     observed_on: date
     grade: str
     source: str = ""
+
+
+class ReportLike(Protocol):
+    """Anything report-shaped: a posted, stored, scenario or hypothetical report."""
+
+    @property
+    def indicator(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def observed_on(self) -> date: ...
+    @property
+    def grade(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def as_report(report: ReportLike) -> Report:
+    """The domain report behind any report-shaped object."""
+    return Report(report.indicator, report.value, report.observed_on, report.grade, report.source)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, StringConstraints
 
 from models.catalog import Catalog, Strict, Text
 from models.errors import ScenarioError
-from models.evidence import Report
+from models.evidence import Report, as_report
 from models.yamlio import YamlDocument, did_you_mean, fail, parse_yaml, validate
 
 
@@ -42,7 +42,7 @@ class ReportEntry(Strict):
     note: str = ""
 
     def to_report(self) -> Report:
-        return Report(self.indicator, self.value, self.observed_on, self.grade, self.source)
+        return as_report(self)
 
 
 class Scenario(Strict):
