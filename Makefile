@@ -8,8 +8,7 @@ PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null 
 	PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.12') \
 	python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
 STAMP := $(VENV)/.installed
-# The service package (app/) arrives with its own issue: check whichever packages exist.
-PACKAGES := $(wildcard app models)
+PACKAGES := app models
 
 .PHONY: install test lint pytest fit bench serve clean
 
