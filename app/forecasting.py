@@ -7,6 +7,8 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy.orm import Session
 
@@ -35,68 +37,68 @@ def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> No
             raise EvidenceError(f"{where}.observed_on", reason)
 
 
-def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> list[ReportRow]:
+@dataclass(frozen=True)
+class Known:
+    """The reports a forecast uses on a date, hashed once however often the hashes are read."""
+
+    reports: Sequence[ReportLike]
+    as_of: dt.date
+
+    @cached_property
+    def reports_hash(self) -> str:
+        """sha256 of the reports (their content, in a canonical order): the history's key."""
+        used = sorted(
+            [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source]
+            for r in self.reports
+        )
+        return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
+
+    @cached_property
+    def evidence_hash(self) -> str:
+        """sha256 of what a forecast depends on besides the model: the reports and the date
+        (the date matters: reports age)."""
+        return hashlib.sha256(f"{self.as_of.isoformat()}:{self.reports_hash}".encode()).hexdigest()
+
+
+def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> Known:
     """Reports as they stood at the end of `as_of`: received and observed by then, and not yet
     retracted. Replaying an earlier date therefore ignores what arrived later."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
-    return [
+    used = [
         row
         for row in rows
         if row.received_at < end
         and row.observed_on <= as_of
         and (row.retracted_at is None or row.retracted_at >= end)
     ]
+    return Known(used, as_of)
 
 
-def reports_hash(rows: Sequence[ReportLike]) -> str:
-    """sha256 of the reports a forecast used (their content, in a canonical order)."""
-    used = sorted(
-        [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source] for r in rows
-    )
-    return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
-
-
-def evidence_hash(rows: Sequence[ReportLike], as_of: dt.date) -> str:
-    """sha256 of what a forecast depends on besides the model: the reports used and the date
-    (the date matters: reports age)."""
-    return hashlib.sha256(f"{as_of.isoformat()}:{reports_hash(rows)}".encode()).hexdigest()
-
-
-def etag(engine: Engine, rows: Sequence[ReportRow], as_of: dt.date) -> str:
+def etag(engine: Engine, known: Known) -> str:
     """A strong ETag: changes exactly when the evidence, the date or the model changes."""
-    return f'"{engine.artifact.id}-{evidence_hash(known_on(rows, as_of), as_of)[:24]}"'
+    return f'"{engine.artifact.id}-{known.evidence_hash[:24]}"'
 
 
-def case_forecast(
-    engine: Engine, case_id: str, rows: Sequence[ReportRow], as_of: dt.date
-) -> ForecastOut:
-    """The forecast of a case from its stored reports as they stood on `as_of`."""
-    return forecast_from(engine, case_id, known_on(rows, as_of), as_of)
-
-
-def forecast_from(
-    engine: Engine, case_id: str, used: Sequence[ReportLike], as_of: dt.date
-) -> ForecastOut:
-    """The forecast from exactly these reports on `as_of` (stored, hypothetical or a scenario's)."""
-    reports = [as_report(report) for report in used]
-    forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, as_of))
+def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
+    """The forecast from exactly these reports on their date (stored, hypothetical or a
+    scenario's)."""
+    reports = [as_report(report) for report in known.reports]
+    forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, known.as_of))
     return ForecastOut.model_validate(
         {
             **forecast_record(forecast),
             "case_id": case_id,
-            "as_of": as_of,
+            "as_of": known.as_of,
             "artifact_id": engine.artifact.id,
-            "evidence_hash": evidence_hash(used, as_of),
-            "reports_used": len(used),
+            "evidence_hash": known.evidence_hash,
+            "reports_used": len(known.reports),
         }
     )
 
 
-def forecast_now(
-    engine: Engine, session: Session, case_id: str, rows: Sequence[ReportRow]
-) -> ForecastOut:
-    """Today's forecast of a case, recorded in its history if the evidence or model changed."""
-    on = today()
-    forecast = case_forecast(engine, case_id, rows, on)
-    history.record(session, forecast, reports_hash(known_on(rows, on)))
+def forecast_now(engine: Engine, session: Session, case_id: str, known: Known) -> ForecastOut:
+    """Today's forecast from `known` (today's reports), recorded in the case's history if the
+    evidence or the model changed."""
+    forecast = forecast_from(engine, case_id, known)
+    history.record(session, forecast, known.reports_hash)
     return forecast

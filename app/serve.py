@@ -16,16 +16,15 @@ from app.seed import seed_article_case
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
 from models.artifact import load_artifact, save_artifact
-from models.catalog import load_catalog
+from models.catalog import Catalog, load_catalog
 from models.errors import ArtifactError
 from models.reference import load_reference
 
 TOKEN_FILE = Path("var/write-token")
 
 
-def ensure_artifact(settings: Settings) -> None:
+def ensure_artifact(settings: Settings, catalog: Catalog) -> None:
     """Fit and save the model when no valid artifact exists (progress shown)."""
-    catalog = load_catalog(settings.catalog_path)
     reference = load_reference(catalog, settings.reference_path)
     try:
         load_artifact(settings.artifact_path, catalog, reference.fingerprint)
@@ -40,12 +39,12 @@ def ensure_artifact(settings: Settings) -> None:
     save_artifact(artifact, settings.artifact_path)
 
 
-def ensure_database(settings: Settings) -> None:
+def ensure_database(settings: Settings, catalog: Catalog) -> None:
     """Bring the schema up to date and load the article's case into an empty store."""
     engine = make_engine(settings.database_url)
     migrate(engine)
     with Session(engine) as session:
-        if seed_article_case(session, load_catalog(settings.catalog_path)):
+        if seed_article_case(session, catalog):
             print("Loaded the article's case: belarus-ukraine-2022")
     engine.dispose()
 
@@ -65,8 +64,9 @@ def write_token(settings: Settings) -> str:
 
 def main() -> None:
     settings = get_settings()
-    ensure_artifact(settings)
-    ensure_database(settings)
+    catalog = load_catalog(settings.catalog_path)
+    ensure_artifact(settings, catalog)
+    ensure_database(settings, catalog)
     token = write_token(settings)
     os.environ["ESC_WRITE_TOKEN"] = token  # for the app (and any worker) built below
     get_settings.cache_clear()

@@ -9,7 +9,7 @@ import io
 from fastapi import APIRouter, Request, Response
 
 from app.api.deps import EngineDep, SessionDep
-from app.forecasting import case_forecast, etag, forecast_now, today
+from app.forecasting import etag, forecast_from, forecast_now, known_on, today
 from app.schemas import ForecastOut, HistoryPoint
 from app.store import history
 from app.store import reports as store
@@ -33,15 +33,15 @@ def get_forecast(
     """The forecast now, or replayed `as_of` a past date with only the reports known then."""
     if as_of is not None and as_of > today():
         raise EvidenceError("query.as_of", f"{as_of} is in the future")
-    rows = store.list_reports(session, case_id)
-    tag = etag(engine, rows, as_of or today())
+    known = known_on(store.list_reports(session, case_id), as_of or today())
+    tag = etag(engine, known)
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if tag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     if as_of is not None:
-        return case_forecast(engine, case_id, rows, as_of)  # a replay is not history
-    return forecast_now(engine, session, case_id, rows)
+        return forecast_from(engine, case_id, known)  # a replay is not history
+    return forecast_now(engine, session, case_id, known)
 
 
 @router.get(

@@ -5,6 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from app.api.deps import get_engine
+from models.errors import ArtifactError
+
 router = APIRouter(tags=["health"])
 
 
@@ -17,8 +20,8 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
     """The artifact is loaded and passed its checks (503 with the reason otherwise)."""
-    engine = request.app.state.engine
-    if engine is None:
-        reason = request.app.state.engine_error or "model not loaded"
-        return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})
+    try:
+        engine = get_engine(request)
+    except ArtifactError as exc:
+        return JSONResponse(status_code=503, content={"status": "not ready", "reason": str(exc)})
     return JSONResponse(content={"status": "ready", "artifact_id": engine.artifact.id})

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, status
 
 from app.api.deps import EngineDep, SessionDep, WriterDep
-from app.forecasting import check_posted, forecast_now, today
+from app.forecasting import check_posted, forecast_now, known_on, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
 from models.errors import EvidenceError
@@ -35,9 +35,11 @@ def post_reports(
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_BATCH:
         raise EvidenceError("body", f"send between 1 and {MAX_BATCH} reports, not {len(batch)}")
-    check_posted(engine, batch, today())
+    on = today()
+    check_posted(engine, batch, on)
     stored = store.add_reports(session, case_id, batch)
-    forecast = forecast_now(engine, session, case_id, store.list_reports(session, case_id))
+    known = known_on(store.list_reports(session, case_id), on)
+    forecast = forecast_now(engine, session, case_id, known)
     return PostedReports(reports=[ReportOut.model_validate(r) for r in stored], forecast=forecast)
 
 
@@ -63,5 +65,5 @@ def retract_report(
 ) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
     retracted = ReportOut.model_validate(store.retract_report(session, case_id, report_id))
-    forecast_now(engine, session, case_id, store.list_reports(session, case_id))
+    forecast_now(engine, session, case_id, known_on(store.list_reports(session, case_id), today()))
     return retracted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import EngineDep, SessionDep
-from app.forecasting import check_posted, forecast_from, known_on, today
+from app.forecasting import Known, check_posted, forecast_from, known_on, today
 from app.schemas import ForecastOut, WhatIfIn
 from app.store import reports as store
 from models.errors import EvidenceError
@@ -22,7 +22,8 @@ def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep
         if body.reports:
             raise EvidenceError("body.reports", "give reports or a scenario, not both")
         scenario = parse_scenario(body.scenario, "body.scenario", engine.catalog)
-        return forecast_from(engine, case_id, scenario.reports, scenario.as_of)
+        return forecast_from(engine, case_id, Known(scenario.reports, scenario.as_of))
     on = today()
     check_posted(engine, body.reports, on)
-    return forecast_from(engine, case_id, [*known_on(rows, on), *body.reports], on)
+    live = known_on(rows, on).reports
+    return forecast_from(engine, case_id, Known([*live, *body.reports], on))
