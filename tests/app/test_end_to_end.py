@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,19 +14,14 @@ import pytest
 
 from app.forecasting import today
 
+from ..postgres import free_port
 from .conftest import BELARUS, TOKEN
 from .test_reports_and_forecast import report
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def server(artifact_path: Path, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = os.environ | {
         "ESC_ARTIFACT_PATH": str(artifact_path),
         "ESC_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
