@@ -7,6 +7,8 @@ two agree. Pareto k above 0.7 means the importance weights are unreliable.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 
 _PRIOR_K_WEIGHT = 10.0  # pseudo-observations pulling k toward 0.5 (as in loo / ArviZ)
@@ -19,42 +21,57 @@ def psis(log_weights: np.ndarray) -> tuple[np.ndarray, float]:
     Constant weights (no evidence) have no tail to fit: k is reported as 0. A tail too
     lumpy to fit (a quarter of it tied at its minimum) gives k = inf: do not trust the weights.
     """
-    lw, tail, cutoff, exceedances = _tail(log_weights)
-    if exceedances is None:
-        return lw, 0.0
-    k, sigma = _fit_generalized_pareto(exceedances)
-    if np.isfinite(k):
-        tail_len = tail.size
-        quantiles = (np.arange(tail_len) + 0.5) / tail_len
-        smoothed = np.log(_generalized_pareto_quantile(quantiles, k, sigma) + np.exp(cutoff))
-        lw = lw.copy()
-        lw[tail] = np.minimum(smoothed, 0.0)
-    return lw, float(k)
-
-
-def pareto_k(log_weights: np.ndarray) -> float:
-    """The Pareto k diagnostic of a set of importance weights (as `psis`, without smoothing)."""
-    exceedances = _tail(log_weights)[3]
-    return 0.0 if exceedances is None else _fit_generalized_pareto(exceedances)[0]
-
-
-def _tail(
-    log_weights: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
-    """Normalised log weights, the tail's indices (ascending), the cutoff, and the tail's
-    exceedances over the cutoff (None when there is no tail to fit)."""
     lw = np.asarray(log_weights, dtype=float) - np.max(log_weights)
     n = lw.size
-    tail_len = int(np.floor(3.0 * np.sqrt(n))) if n > 225 else n // 5
+    tail_len = _tail_length(n)
     # Only the tail needs sorting: partitioning first is several times faster than a full sort.
     parts = np.argpartition(lw, n - tail_len - 1)
     cutoff = float(lw[parts[n - tail_len - 1]])
     tail = parts[n - tail_len :]
     tail = tail[np.argsort(lw[tail])]
-    exceedances = np.exp(lw[tail]) - np.exp(cutoff)
-    if tail_len < 5 or exceedances[-1] <= 1e-12:
-        return lw, tail, cutoff, None
-    return lw, tail, cutoff, exceedances
+    fitted = _fit_tail(lw[tail], cutoff)
+    if fitted is None:
+        return lw, 0.0
+    k, sigma = fitted
+    if np.isfinite(k):
+        quantiles = (np.arange(tail_len) + 0.5) / tail_len
+        smoothed = np.log(_generalized_pareto_quantile(quantiles, k, sigma) + np.exp(cutoff))
+        lw = lw.copy()
+        lw[tail] = np.minimum(smoothed, 0.0)
+    return lw, k
+
+
+def pareto_k(log_weights: np.ndarray) -> float:
+    """The Pareto k diagnostic of a set of importance weights (as `psis`, without smoothing:
+    only the tail's values are needed, not where they sit)."""
+    n = log_weights.size
+    tail_len = _tail_length(n)
+    parts = np.partition(np.asarray(log_weights, dtype=float), n - tail_len - 1)
+    fitted = _fit_tail(np.sort(parts[n - tail_len :]), float(parts[n - tail_len - 1]))
+    return 0.0 if fitted is None else fitted[0]
+
+
+def _tail_length(n: int) -> int:
+    return int(np.floor(3.0 * np.sqrt(n))) if n > 225 else n // 5
+
+
+def _fit_tail(tail: np.ndarray, cutoff: float) -> tuple[float, float] | None:
+    """(k, sigma) of the sorted log weights `tail` above `cutoff`; None when there is no
+    tail to fit. Weights are scaled so that the largest is 1."""
+    if tail.size < 5:
+        return None
+    top = tail[-1]
+    exceedances = np.exp(tail - top) - np.exp(cutoff - top)
+    if exceedances[-1] <= 1e-12:
+        return None
+    return _fit_generalized_pareto(exceedances)
+
+
+@cache
+def _grid_shape(n: int) -> np.ndarray:
+    """The Zhang-Stephens grid for n exceedances, before scaling by the data."""
+    grid_size = 30 + int(np.sqrt(n))
+    return np.asarray(1.0 - np.sqrt(grid_size / (np.arange(1, grid_size + 1) - 0.5)))
 
 
 def _fit_generalized_pareto(x: np.ndarray) -> tuple[float, float]:
@@ -63,17 +80,13 @@ def _fit_generalized_pareto(x: np.ndarray) -> tuple[float, float]:
     first_quartile = x[int(n / 4 + 0.5) - 1]
     if first_quartile <= x[0]:
         return float("inf"), float("nan")
-    grid_size = 30 + int(np.sqrt(n))
-    b = 1.0 - np.sqrt(grid_size / (np.arange(1, grid_size + 1) - 0.5))
-    b /= 3.0 * first_quartile
-    b += 1.0 / x[-1]
-    k_grid = np.log1p(-b[:, None] * x).mean(axis=1)
+    b = _grid_shape(n) / (3.0 * first_quartile) + 1.0 / x[-1]
+    k_grid = np.log1p(np.multiply.outer(-b, x)).mean(axis=1)
     profile = n * (np.log(-(b / k_grid)) - k_grid - 1.0)
-    weights = np.exp(profile - profile.max())  # the grid's posterior weights (a softmax)
-    weights /= weights.sum()
-    keep = weights >= 10 * np.finfo(float).eps
-    weights, b = weights[keep] / weights[keep].sum(), b[keep]
-    b_post = float(np.sum(b * weights))
+    # The grid's posterior weights (a softmax); ArviZ drops those below 10 eps, which moves
+    # b_post by less than that relative amount: not worth a pass here.
+    weights = np.exp(profile - profile.max())
+    b_post = float(b @ weights / weights.sum())
     k = float(np.log1p(-b_post * x).mean())
     sigma = -k / b_post
     k = (n * k + _PRIOR_K_WEIGHT * _PRIOR_K_CENTRE) / (n + _PRIOR_K_WEIGHT)

@@ -50,7 +50,8 @@ def test_no_reports_gives_the_prior(
     predictor: Predictor, draws: tuple[np.ndarray, np.ndarray]
 ) -> None:
     forecast = predictor.predict(no_evidence(len(predictor.catalog.ids)))
-    np.testing.assert_allclose(forecast.means(), draws[0].mean(axis=0), rtol=1e-12)
+    # To single precision, the precision of the predictor's per-draw arithmetic.
+    np.testing.assert_allclose(forecast.means(), draws[0].mean(axis=0), rtol=1e-6)
     assert forecast.contributions == ()
     assert forecast.effective_draws == pytest.approx(4000)
 
@@ -151,7 +152,7 @@ def test_value_of_information_is_exact_mutual_information_without_discount(
     p_x = p_joint.sum(axis=1, keepdims=True)
     p_y = p_joint.sum(axis=0)
     mutual = float((p_joint * np.log2(p_joint / (p_x * p_y))).sum())
-    assert value.bits == pytest.approx(mutual, rel=1e-9)
+    assert value.bits == pytest.approx(mutual, rel=1e-6)  # single precision per draw
 
 
 def test_surprise_flags_evidence_unlikely_under_every_outcome(predictor: Predictor) -> None:
@@ -218,6 +219,16 @@ def test_psis_matches_arviz(rng: np.random.Generator) -> None:
     theirs, their_k = array_stats.psislw(-log_weights)  # ArviZ takes log-likelihoods
     assert k == pytest.approx(float(their_k), abs=1e-6)
     np.testing.assert_allclose(ours - np.log(np.exp(ours).sum()), theirs, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_draws", [1, 24, 200, 4000])
+def test_pareto_k_alone_is_psis_k(rng: np.random.Generator, n_draws: int) -> None:
+    """The forecast's shortcut (the tail's values only) gives the diagnostic PSIS gives."""
+    from models.psis import pareto_k
+
+    log_weights = rng.standard_t(3, size=n_draws)
+    assert pareto_k(log_weights) == psis(log_weights)[1]
+    assert pareto_k(np.zeros(n_draws)) == psis(np.zeros(n_draws))[1] == 0.0
 
 
 def test_correlation_discounts_within_group_but_not_across(
