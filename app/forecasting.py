@@ -6,18 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy.orm import Session
-
 from app.schemas import ForecastOut, ReportIn
-from app.store import history
 from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
-from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
+from models.evidence import Evidence, ReportLike, as_report, check_report, evidence_from_reports
 
 MAX_REPORT_AGE_DAYS = 20 * 365
 """Older observations are refused as absurd: no indicator persists that long."""
@@ -37,6 +34,42 @@ def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> No
             raise EvidenceError(f"{where}.observed_on", reason)
 
 
+def report_digest(report: ReportLike) -> int:
+    """sha256 of one report's content, as an integer."""
+    content = [
+        report.indicator,
+        float(report.value),
+        report.observed_on.isoformat(),
+        report.grade,
+        report.source,
+    ]
+    return int.from_bytes(hashlib.sha256(json.dumps(content).encode()).digest())
+
+
+def combined_hash(start: str, added: Iterable[ReportLike], removed: Iterable[ReportLike]) -> str:
+    """The reports hash of a set (given by its hash) with reports added and removed.
+
+    A set's hash is the sum of its reports' digests modulo 2**256: it does not depend on the
+    order of the reports and can be updated one report at a time. It identifies report sets for
+    ETags and history; it is not a security boundary (sums of hashes can be made to collide)."""
+    total = int(start, 16) + sum(map(report_digest, added)) - sum(map(report_digest, removed))
+    return f"{total % 2**256:064x}"
+
+
+EMPTY_HASH = f"{0:064x}"
+
+
+def evidence_hash(as_of: dt.date, reports_hash: str) -> str:
+    """sha256 of what a forecast depends on besides the model: the reports and the date (the
+    date matters: reports age)."""
+    return hashlib.sha256(f"{as_of.isoformat()}:{reports_hash}".encode()).hexdigest()
+
+
+def etag(artifact_id: str, evidence: str) -> str:
+    """A strong ETag: changes exactly when the evidence, the date or the model changes."""
+    return f'"{artifact_id}-{evidence[:24]}"'
+
+
 @dataclass(frozen=True)
 class Known:
     """The reports a forecast uses on a date, hashed once however often the hashes are read."""
@@ -46,18 +79,11 @@ class Known:
 
     @cached_property
     def reports_hash(self) -> str:
-        """sha256 of the reports (their content, in a canonical order): the history's key."""
-        used = sorted(
-            [r.indicator, r.value, r.observed_on.isoformat(), r.grade, r.source]
-            for r in self.reports
-        )
-        return hashlib.sha256(json.dumps(used, separators=(",", ":")).encode()).hexdigest()
+        return combined_hash(EMPTY_HASH, self.reports, ())
 
     @cached_property
     def evidence_hash(self) -> str:
-        """sha256 of what a forecast depends on besides the model: the reports and the date
-        (the date matters: reports age)."""
-        return hashlib.sha256(f"{self.as_of.isoformat()}:{self.reports_hash}".encode()).hexdigest()
+        return evidence_hash(self.as_of, self.reports_hash)
 
 
 def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> Known:
@@ -74,31 +100,31 @@ def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> Known:
     return Known(used, as_of)
 
 
-def etag(engine: Engine, known: Known) -> str:
-    """A strong ETag: changes exactly when the evidence, the date or the model changes."""
-    return f'"{engine.artifact.id}-{known.evidence_hash[:24]}"'
-
-
 def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
     """The forecast from exactly these reports on their date (stored, hypothetical or a
     scenario's)."""
     reports = [as_report(report) for report in known.reports]
-    forecast = engine.predictor.predict(evidence_from_reports(engine.catalog, reports, known.as_of))
+    evidence = evidence_from_reports(engine.catalog, reports, known.as_of)
+    return forecast_out(engine, case_id, evidence, known.as_of, known.evidence_hash, len(reports))
+
+
+def forecast_out(
+    engine: Engine,
+    case_id: str,
+    evidence: Evidence,
+    as_of: dt.date,
+    evidence_digest: str,
+    reports_used: int,
+) -> ForecastOut:
+    """The served form of the forecast from this evidence."""
+    forecast = engine.predictor.predict(evidence)
     return ForecastOut.model_validate(
         {
             **forecast_record(forecast),
             "case_id": case_id,
-            "as_of": known.as_of,
+            "as_of": as_of,
             "artifact_id": engine.artifact.id,
-            "evidence_hash": known.evidence_hash,
-            "reports_used": len(known.reports),
+            "evidence_hash": evidence_digest,
+            "reports_used": reports_used,
         }
     )
-
-
-def forecast_now(engine: Engine, session: Session, case_id: str, known: Known) -> ForecastOut:
-    """Today's forecast from `known` (today's reports), recorded in the case's history if the
-    evidence or the model changed."""
-    forecast = forecast_from(engine, case_id, known)
-    history.record(session, forecast, known.reports_hash)
-    return forecast

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = make_engine(settings.database_url)
         migrate(database)
+        app.state.database = database
         app.state.sessions = sessionmaker(database, expire_on_commit=False)
         app.state.engine = None
         app.state.engine_error = None

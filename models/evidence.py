@@ -137,9 +137,19 @@ def check_report(catalog: Catalog, report: Report, as_of: date, where: str) -> N
 
 def evidence_from_reports(catalog: Catalog, reports: Sequence[Report], as_of: date) -> Evidence:
     """Combine reports known on `as_of` into per-indicator evidence (see the module docstring)."""
+    return evidence_from_logs(*report_log_likelihoods(catalog, reports, as_of))
+
+
+def report_log_likelihoods(
+    catalog: Catalog, reports: Sequence[Report], as_of: date
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per indicator, log P(reports | present) and log P(reports | absent) on `as_of`.
+
+    Sums over reports: the evidence of a growing set of reports is kept up to date by adding
+    each new report's terms (and subtracting a retracted one's) without revisiting the rest."""
     n = len(catalog.ids)
     if not reports:
-        return no_evidence(n)
+        return np.zeros(n), np.zeros(n)
     columns = []  # (indicator row, age in days, grade reliability, value) per report
     for number, report in enumerate(reports):
         check_report(catalog, report, as_of, f"reports[{number}]")
@@ -158,5 +168,10 @@ def evidence_from_reports(catalog: Catalog, reports: Sequence[Report], as_of: da
     noise = (1.0 - rho) / 2.0
     log_present = np.bincount(rows, weights=np.log(rho * value + noise), minlength=n)
     log_absent = np.bincount(rows, weights=np.log(rho * (1.0 - value) + noise), minlength=n)
+    return log_present, log_absent
+
+
+def evidence_from_logs(log_present: np.ndarray, log_absent: np.ndarray) -> Evidence:
+    """Evidence from summed log-likelihoods, scaled so that the larger side is 1."""
     top = np.maximum(log_present, log_absent)
     return Evidence(np.exp(log_present - top), np.exp(log_absent - top))

@@ -1,4 +1,5 @@
-"""Dependencies shared by the routers."""
+"""Dependencies shared by the routers. Those that do no I/O are coroutines: FastAPI runs a
+plain function dependency in the thread pool, a hop that costs more than its work."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from models.engine import Engine
 from models.errors import ArtifactError
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The loaded engine; a 503 (via ArtifactError) while no valid artifact is loaded."""
     engine: Engine | None = request.app.state.engine
     if engine is None:
@@ -37,7 +38,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_writer(
+async def require_writer(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -45,7 +46,7 @@ def require_writer(
     _check_token(request.app.state.settings, credentials, "write")
 
 
-def require_reader(
+async def require_reader(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:

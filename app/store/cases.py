@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.schemas import CaseIn
+from app.store.db import WRITER
 from app.store.tables import CaseRow
 from models.errors import ConflictError, NotFoundError
 from models.yamlio import did_you_mean
@@ -25,6 +26,14 @@ def create_case(session: Session, case: CaseIn) -> CaseRow:
 
 def list_cases(session: Session) -> list[CaseRow]:
     return list(session.scalars(select(CaseRow).order_by(CaseRow.id)))
+
+
+def lock_case(session: Session, case_id: str) -> CaseRow:
+    """Begin the session's transaction as the case's only writer until it ends: a row lock on
+    PostgreSQL, the database's write lock on SQLite. Must be the session's first statement."""
+    session.connection(execution_options={WRITER: True})
+    row = session.get(CaseRow, case_id, with_for_update=True)
+    return row if row is not None else get_case(session, case_id)
 
 
 def get_case(session: Session, case_id: str) -> CaseRow:

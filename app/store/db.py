@@ -1,5 +1,10 @@
 """Engines and migrations. SQLite runs in WAL mode with full syncs: a report acknowledged with a
-2xx is on disk. PostgreSQL needs nothing special."""
+2xx is on disk. PostgreSQL needs nothing special.
+
+SQLite transactions are begun here rather than by the sqlite3 module, which starts one only at
+the first write, so that the reads before it see no snapshot at all: every transaction is a real
+one, and a writer (see `app.store.cases.lock_case`) begins with BEGIN IMMEDIATE, taking the
+database's one write lock before it reads what it will update."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,10 +28,21 @@ def make_engine(url: str) -> Engine:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+WRITER = "escalation_writer"
+"""Execution option marking a connection whose transaction will write (SQLite: BEGIN IMMEDIATE)."""
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITER, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    connection.isolation_level = None  # transactions are begun by _sqlite_begin
     cursor = connection.cursor()
     for pragma in (
         "journal_mode=WAL",  # readers never block the writer

@@ -14,7 +14,7 @@ from app.store.tables import ForecastRow
 
 def record(session: Session, forecast: ForecastOut, reports_hash: str) -> None:
     """Add a point unless the case's latest one used the same reports and the same model
-    (returning to an earlier set of reports is a change, and recorded)."""
+    (returning to an earlier set of reports is a change, and recorded). The caller commits."""
     latest = session.scalars(
         select(ForecastRow)
         .where(ForecastRow.case_id == forecast.case_id)
@@ -36,7 +36,6 @@ def record(session: Session, forecast: ForecastOut, reports_hash: str) -> None:
             payload=forecast.model_dump(mode="json"),
         )
     )
-    session.commit()
 
 
 def points(session: Session, case_id: str) -> list[ForecastRow]:

@@ -1,4 +1,5 @@
-"""Reports in storage: add (all or nothing, idempotent by key), list, retract."""
+"""Reports in storage: add (all or nothing, idempotent by key), list, retract. Writes join the
+caller's transaction, which keeps the case's live forecast in step (`app.live`)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from app.store.tables import ReportRow
 from models.errors import NotFoundError
 
 
-def add_reports(session: Session, case_id: str, reports: Sequence[ReportIn]) -> list[ReportRow]:
-    """Store reports in one transaction. A report whose idempotency key is already stored for
-    this case is not stored again: the stored one is returned in its place."""
-    get_case(session, case_id)
+def add_reports(
+    session: Session, case_id: str, reports: Sequence[ReportIn]
+) -> tuple[list[ReportRow], list[ReportRow]]:
+    """Add reports to the caller's transaction, the case locked (`lock_case`): (one row per
+    report, the rows new to the store). A report whose idempotency key is already stored for
+    this case is not stored again: the stored one is returned in its place. The caller commits."""
     keys = [r.idempotency_key for r in reports if r.idempotency_key is not None]
     known = {
         row.idempotency_key: row
@@ -28,17 +31,18 @@ def add_reports(session: Session, case_id: str, reports: Sequence[ReportIn]) -> 
         )
     }
     now = dt.datetime.now(dt.UTC)
-    rows = []
+    rows, new = [], []
     for report in reports:
         row = known.get(report.idempotency_key) if report.idempotency_key else None
         if row is None:
             row = ReportRow(case_id=case_id, received_at=now, **report.model_dump())
             session.add(row)
+            new.append(row)
             if report.idempotency_key:
                 known[report.idempotency_key] = row  # the same key twice in one batch
         rows.append(row)
-    session.commit()
-    return rows
+    session.flush()  # assigns the ids
+    return rows, new
 
 
 def list_reports(
@@ -57,12 +61,13 @@ def list_reports(
     return list(session.scalars(query.order_by(ReportRow.observed_on, ReportRow.id)))
 
 
-def retract_report(session: Session, case_id: str, report_id: int) -> ReportRow:
-    """Mark a report retracted (it stays in the audit trail); retracting twice changes nothing."""
+def retract_report(session: Session, case_id: str, report_id: int) -> tuple[ReportRow, bool]:
+    """Mark a report retracted in the caller's transaction, the case locked (it stays in the
+    audit trail): (the report, whether it was retracted now rather than before)."""
     row = session.get(ReportRow, report_id)
     if row is None or row.case_id != case_id:
         raise NotFoundError("report_id", f"case {case_id!r} has no report {report_id}")
-    if row.retracted_at is None:
-        row.retracted_at = dt.datetime.now(dt.UTC)
-        session.commit()
-    return row
+    if row.retracted_at is not None:
+        return row, False
+    row.retracted_at = dt.datetime.now(dt.UTC)
+    return row, True

@@ -74,3 +74,24 @@ class ForecastRow(Base):
     artifact_id: Mapped[str] = mapped_column(String(40))
     reports_hash: Mapped[str] = mapped_column(String(64))  # the reports used, without the date
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ForecastOut
+
+
+class LiveForecastRow(Base):
+    """A case's evidence on one day, summed per indicator and kept up to date as reports arrive
+    or are retracted, and the forecast from it exactly as served: what polling reads.
+
+    Derived from the reports and rebuilt from them whenever missing or stale (a new day ages
+    every report; a new catalog changes their terms), so it can be dropped at any time."""
+
+    __tablename__ = "live_forecasts"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    evidence_on: Mapped[dt.date]
+    catalog_sha256: Mapped[str] = mapped_column(String(64))
+    reports_hash: Mapped[str] = mapped_column(String(64))
+    reports_used: Mapped[int]
+    # indicator -> [log P(its reports | present), log P(its reports | absent)]
+    log_likelihoods: Mapped[dict[str, list[float]]] = mapped_column(JSON)
+    artifact_id: Mapped[str] = mapped_column(String(40))
+    etag: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)  # the ForecastOut's JSON, byte for byte as served

@@ -18,10 +18,10 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+async def readyz(request: Request) -> JSONResponse:
     """The artifact is loaded and passed its checks (503 with the reason otherwise)."""
     try:
-        engine = get_engine(request)
+        engine = await get_engine(request)
     except ArtifactError as exc:
         return JSONResponse(status_code=503, content={"status": "not ready", "reason": str(exc)})
     return JSONResponse(content={"status": "ready", "artifact_id": engine.artifact.id})

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, status
 
+from app import live
 from app.api.deps import EngineDep, SessionDep, WriterDep
-from app.forecasting import check_posted, forecast_now, known_on, today
+from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
+from app.store.cases import lock_case
 from models.errors import EvidenceError
 from models.yamlio import did_you_mean
 
@@ -37,9 +39,10 @@ def post_reports(
         raise EvidenceError("body", f"send between 1 and {MAX_BATCH} reports, not {len(batch)}")
     on = today()
     check_posted(engine, batch, on)
-    stored = store.add_reports(session, case_id, batch)
-    known = known_on(store.list_reports(session, case_id), on)
-    forecast = forecast_now(engine, session, case_id, known)
+    lock_case(session, case_id)
+    stored, new = store.add_reports(session, case_id, batch)
+    forecast = live.update(session, engine, case_id, on, added=new)[0]
+    session.commit()
     return PostedReports(reports=[ReportOut.model_validate(r) for r in stored], forecast=forecast)
 
 
@@ -64,6 +67,9 @@ def retract_report(
     case_id: str, report_id: int, session: SessionDep, engine: EngineDep
 ) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
-    retracted = ReportOut.model_validate(store.retract_report(session, case_id, report_id))
-    forecast_now(engine, session, case_id, known_on(store.list_reports(session, case_id), today()))
-    return retracted
+    lock_case(session, case_id)
+    row, now_retracted = store.retract_report(session, case_id, report_id)
+    if now_retracted:
+        live.update(session, engine, case_id, today(), retracted=[row])
+    session.commit()
+    return ReportOut.model_validate(row)

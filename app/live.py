@@ -1,0 +1,126 @@
+"""Each case's live forecast: kept up to date by every write, read by every poll in one lookup.
+
+A write (reports added or retracted) runs inside the transaction that stores it, with the case
+locked: it adds the new reports' log-likelihoods to the stored per-indicator sums (takes a
+retracted report's out), forecasts from the sums, and stores the forecast's JSON beside them.
+A write therefore costs the same however many reports the case holds. When the stored sums are
+missing or stale (a new day ages every report; a new catalog changes their terms) they are
+rebuilt from the reports. Polls read the stored JSON; it is a function of the stored reports,
+the date and the model, so every worker and replica serves the same bytes under one ETag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import Engine as Database
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from app.forecasting import (
+    EMPTY_HASH,
+    combined_hash,
+    etag,
+    evidence_hash,
+    forecast_out,
+)
+from app.schemas import ForecastOut
+from app.store import history
+from app.store.cases import lock_case
+from app.store.tables import LiveForecastRow, ReportRow
+from models.engine import Engine
+from models.evidence import as_report, evidence_from_logs, report_log_likelihoods
+
+
+@dataclass(frozen=True)
+class Served:
+    """A forecast as served: its strong ETag and its JSON."""
+
+    etag: str
+    payload: str
+
+
+_LOOKUP = select(
+    LiveForecastRow.evidence_on,
+    LiveForecastRow.artifact_id,
+    LiveForecastRow.etag,
+    LiveForecastRow.payload,
+).where(LiveForecastRow.case_id == bindparam("case_id"))
+
+
+def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+    """The case's stored forecast if it is the one for `on` from this model: one primary-key
+    read, no ORM. None when there is none yet (or it is stale): then `refresh`."""
+    with database.connect() as connection:
+        row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
+    if row is None or row.evidence_on != on or row.artifact_id != artifact_id:
+        return None
+    return Served(row.etag, row.payload)
+
+
+def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Served:
+    """Bring the case's live forecast up to date, in a transaction of its own (404 for an
+    unknown case)."""
+    lock_case(session, case_id)
+    served = update(session, engine, case_id, on)[1]
+    session.commit()
+    return served
+
+
+def update(
+    session: Session,
+    engine: Engine,
+    case_id: str,
+    on: dt.date,
+    added: Sequence[ReportRow] = (),
+    retracted: Sequence[ReportRow] = (),
+) -> tuple[ForecastOut, Served]:
+    """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
+    already written: update the evidence sums, forecast, store, and add a history point if the
+    reports or the model changed. The caller commits."""
+    catalog = engine.catalog
+    row = session.get(LiveForecastRow, case_id)
+    if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
+        stored_logs = np.array([row.log_likelihoods[indicator] for indicator in catalog.ids])
+        present, absent = stored_logs[:, 0], stored_logs[:, 1]
+        for sign, reports in ((1.0, added), (-1.0, retracted)):
+            more_present, more_absent = _log_likelihoods(engine, reports, on)
+            present, absent = present + sign * more_present, absent + sign * more_absent
+        reports_hash = combined_hash(row.reports_hash, added, retracted)
+        used = row.reports_used + len(added) - len(retracted)
+    else:
+        active = _active_reports(session, case_id)
+        present, absent = _log_likelihoods(engine, active, on)
+        reports_hash = combined_hash(EMPTY_HASH, active, ())
+        used = len(active)
+    digest = evidence_hash(on, reports_hash)
+    evidence = evidence_from_logs(present, absent)
+    forecast = forecast_out(engine, case_id, evidence, on, digest, used)
+    served = Served(etag(engine.artifact.id, digest), forecast.model_dump_json())
+    if row is None:
+        row = LiveForecastRow(case_id=case_id)
+        session.add(row)
+    row.evidence_on, row.catalog_sha256 = on, catalog.fingerprint
+    row.reports_hash, row.reports_used = reports_hash, used
+    row.log_likelihoods = {
+        indicator: [float(present[j]), float(absent[j])] for j, indicator in enumerate(catalog.ids)
+    }
+    row.artifact_id, row.etag, row.payload = engine.artifact.id, served.etag, served.payload
+    history.record(session, forecast, reports_hash)
+    return forecast, served
+
+
+def _log_likelihoods(
+    engine: Engine, reports: Sequence[ReportRow], on: dt.date
+) -> tuple[np.ndarray, np.ndarray]:
+    return report_log_likelihoods(engine.catalog, [as_report(r) for r in reports], on)
+
+
+def _active_reports(session: Session, case_id: str) -> list[ReportRow]:
+    """The case's reports that have not been retracted (today's evidence: every stored report
+    was observed by today, and a posted one is refused if dated later)."""
+    query = select(ReportRow).where(ReportRow.case_id == case_id, ReportRow.retracted_at.is_(None))
+    return list(session.scalars(query))
