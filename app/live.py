@@ -29,7 +29,7 @@ from app.forecasting import (
 )
 from app.schemas import ForecastOut
 from app.store import history
-from app.store.cases import lock_case
+from app.store.cases import begin_writing, lock_case
 from app.store.tables import LiveForecastRow, ReportRow
 from models.engine import Engine
 from models.evidence import as_report, evidence_from_logs, report_log_likelihoods
@@ -64,6 +64,7 @@ def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> S
 def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Served:
     """Bring the case's live forecast up to date, in a transaction of its own (404 for an
     unknown case)."""
+    begin_writing(session)
     lock_case(session, case_id)
     served = update(session, engine, case_id, on)[1]
     session.commit()

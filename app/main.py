@@ -16,6 +16,7 @@ from app.errors import install_error_handlers
 from app.limits import BodyLimits
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
+from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(database)
         app.state.database = database
         app.state.sessions = sessionmaker(database, expire_on_commit=False)
+        app.state.writer = ReportWriter(app.state.sessions)
         app.state.engine = None
         app.state.engine_error = None
         try:
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except ArtifactError as exc:
             app.state.engine_error = str(exc)
         yield
+        app.state.writer.close()
         database.dispose()
 
     app = FastAPI(

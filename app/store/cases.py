@@ -28,10 +28,15 @@ def list_cases(session: Session) -> list[CaseRow]:
     return list(session.scalars(select(CaseRow).order_by(CaseRow.id)))
 
 
-def lock_case(session: Session, case_id: str) -> CaseRow:
-    """Begin the session's transaction as the case's only writer until it ends: a row lock on
-    PostgreSQL, the database's write lock on SQLite. Must be the session's first statement."""
+def begin_writing(session: Session) -> None:
+    """Begin the session's transaction as a writer (SQLite: take the database's one write lock
+    now, before reading what will be updated). Must come before the session's first statement."""
     session.connection(execution_options={WRITER: True})
+
+
+def lock_case(session: Session, case_id: str) -> CaseRow:
+    """Make the transaction the case's only writer until it ends (PostgreSQL: a row lock;
+    SQLite: `begin_writing` has done it). NotFoundError for an unknown case."""
     row = session.get(CaseRow, case_id, with_for_update=True)
     return row if row is not None else get_case(session, case_id)
 

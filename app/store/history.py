@@ -15,16 +15,13 @@ from app.store.tables import ForecastRow
 def record(session: Session, forecast: ForecastOut, reports_hash: str) -> None:
     """Add a point unless the case's latest one used the same reports and the same model
     (returning to an earlier set of reports is a change, and recorded). The caller commits."""
-    latest = session.scalars(
-        select(ForecastRow)
+    latest = session.execute(
+        select(ForecastRow.reports_hash, ForecastRow.artifact_id)
         .where(ForecastRow.case_id == forecast.case_id)
         .order_by(ForecastRow.id.desc())
         .limit(1)
     ).first()
-    if latest is not None and (latest.reports_hash, latest.artifact_id) == (
-        reports_hash,
-        forecast.artifact_id,
-    ):
+    if latest is not None and tuple(latest) == (reports_hash, forecast.artifact_id):
         return
     session.add(
         ForecastRow(

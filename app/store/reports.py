@@ -20,16 +20,15 @@ def add_reports(
 ) -> tuple[list[ReportRow], list[ReportRow]]:
     """Add reports to the caller's transaction, the case locked (`lock_case`): (one row per
     report, the rows new to the store). A report whose idempotency key is already stored for
-    this case is not stored again: the stored one is returned in its place. The caller commits."""
+    this case is not stored again: the stored one is returned in its place. New rows get their
+    ids when the caller flushes or commits."""
     keys = [r.idempotency_key for r in reports if r.idempotency_key is not None]
-    known = {
-        row.idempotency_key: row
-        for row in session.scalars(
-            select(ReportRow).where(
-                ReportRow.case_id == case_id, ReportRow.idempotency_key.in_(keys)
-            )
+    known = {}
+    if keys:
+        query = select(ReportRow).where(
+            ReportRow.case_id == case_id, ReportRow.idempotency_key.in_(keys)
         )
-    }
+        known = {row.idempotency_key: row for row in session.scalars(query)}
     now = dt.datetime.now(dt.UTC)
     rows, new = [], []
     for report in reports:
@@ -41,7 +40,6 @@ def add_reports(
             if report.idempotency_key:
                 known[report.idempotency_key] = row  # the same key twice in one batch
         rows.append(row)
-    session.flush()  # assigns the ids
     return rows, new
 
 

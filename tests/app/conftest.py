@@ -37,12 +37,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each kind."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'escalation.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
+    return emptied(request.getfixturevalue("postgres_url"))
+
+
+def emptied(postgres_url: str) -> str:
+    """The PostgreSQL database at `postgres_url`, emptied of every table."""
+    engine = make_engine(postgres_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     engine.dispose()
-    return url
+    return postgres_url
 
 
 @pytest.fixture

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,19 +17,20 @@ import pytest
 from app.forecasting import today
 
 from ..postgres import free_port
-from .conftest import BELARUS, TOKEN
+from .conftest import BELARUS, TOKEN, emptied
 from .test_reports_and_forecast import report
 
 
-@pytest.fixture
-def server(artifact_path: Path, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[str]:
+    """uvicorn serving the app on a free port of 127.0.0.1 until the block ends."""
     port = free_port()
     env = os.environ | {
         "ESC_ARTIFACT_PATH": str(artifact_path),
-        "ESC_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+        "ESC_DATABASE_URL": database_url,
         "ESC_WRITE_TOKEN": TOKEN,
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app"]
+    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -52,6 +55,12 @@ def server(artifact_path: Path, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@pytest.fixture
+def server(artifact_path: Path, tmp_path: Path) -> Iterator[str]:
+    with serving(artifact_path, f"sqlite:///{tmp_path / 'e2e.db'}") as url:
+        yield url
+
+
 def test_post_reports_then_poll_the_forecast(server: str) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     case = f"{server}/v1/cases/{BELARUS['id']}"
@@ -70,3 +79,55 @@ def test_post_reports_then_poll_the_forecast(server: str) -> None:
         assert [point["reports_used"] for point in history] == [0, 2]
         csv = http.get(f"{case}/forecast/history", headers={"Accept": "text/csv"})
         assert len(csv.text.strip().splitlines()) == 3
+
+
+def post_concurrently(servers: list[str], count: int) -> None:
+    """`count` reports posted over as many connections, spread over `servers`."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def post_all() -> None:
+        async with httpx.AsyncClient(timeout=30) as http:
+            posts = [
+                http.post(
+                    f"{servers[n % len(servers)]}/v1/cases/{BELARUS['id']}/reports",
+                    json=report(grade="ABCDEF"[n % 6]),
+                    headers=auth,
+                )
+                for n in range(count)
+            ]
+            assert {response.status_code for response in await asyncio.gather(*posts)} == {201}
+
+    asyncio.run(post_all())
+
+
+def assert_consistent(servers: list[str], count: int) -> None:
+    """Every process serves the same forecast, byte for byte under one ETag, from all reports."""
+    answers = [httpx.get(f"{url}/v1/cases/{BELARUS['id']}/forecast") for url in servers * 3]
+    assert len({(a.headers["etag"], a.content) for a in answers}) == 1
+    assert answers[0].json()["reports_used"] == count
+    replay = httpx.get(
+        f"{servers[0]}/v1/cases/{BELARUS['id']}/forecast", params={"as_of": today().isoformat()}
+    )
+    assert replay.headers["etag"] == answers[0].headers["etag"]
+
+
+def test_two_workers_on_one_sqlite_file_agree(artifact_path: Path, tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    with serving(artifact_path, database, "--workers", "2") as url:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=auth).status_code == 201
+        post_concurrently([url], 40)
+        assert_consistent([url], 40)
+
+
+def test_two_replicas_on_one_postgresql_agree(artifact_path: Path, postgres_url: str) -> None:
+    database = emptied(postgres_url)
+    # The first replica's two workers migrate the empty database at the same moment.
+    with (
+        serving(artifact_path, database, "--workers", "2") as first,
+        serving(artifact_path, database) as second,
+    ):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        assert httpx.post(f"{first}/v1/cases", json=BELARUS, headers=auth).status_code == 201
+        post_concurrently([first, second], 40)
+        assert_consistent([first, second], 40)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
+from pydantic import TypeAdapter
 
 from app import live
 from app.api.deps import EngineDep, SessionDep, WriterDep
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
-from app.store.cases import lock_case
+from app.store.cases import begin_writing, lock_case
 from models.errors import EvidenceError
 from models.yamlio import did_you_mean
 
@@ -27,23 +28,26 @@ MAX_BATCH = 500
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriterDep],
 )
-def post_reports(
+async def post_reports(
     case_id: str,
     body: Annotated[ReportIn | list[ReportIn], Body()],
-    session: SessionDep,
+    request: Request,
     engine: EngineDep,
-) -> PostedReports:
+) -> Response:
     """Add one report or a batch (all or nothing); the answer carries the updated forecast."""
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_BATCH:
         raise EvidenceError("body", f"send between 1 and {MAX_BATCH} reports, not {len(batch)}")
     on = today()
     check_posted(engine, batch, on)
-    lock_case(session, case_id)
-    stored, new = store.add_reports(session, case_id, batch)
-    forecast = live.update(session, engine, case_id, on, added=new)[0]
-    session.commit()
-    return PostedReports(reports=[ReportOut.model_validate(r) for r in stored], forecast=forecast)
+    written = await request.app.state.writer.write(engine, case_id, batch, on)
+    # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
+    reports = _REPORTS.dump_json(written.reports).decode()
+    content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'
+    return Response(content, status_code=status.HTTP_201_CREATED, media_type="application/json")
+
+
+_REPORTS = TypeAdapter(list[ReportOut])
 
 
 @router.get("", response_model=list[ReportOut])
@@ -67,6 +71,7 @@ def retract_report(
     case_id: str, report_id: int, session: SessionDep, engine: EngineDep
 ) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
+    begin_writing(session)
     lock_case(session, case_id)
     row, now_retracted = store.retract_report(session, case_id, report_id)
     if now_retracted:
