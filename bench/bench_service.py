@@ -1,7 +1,9 @@
 """The service under load on loopback, beside a bare FastAPI endpoint measured in the same run.
 
 wrk (Debian's package) with 32 connections for 5 s per figure; both servers are single uvicorn
-processes on 127.0.0.1 with the same options. The case holds the article's 17 reports.
+processes on 127.0.0.1 with the same options. The case starts with the article's 17 reports.
+Three rounds, each measuring the bare endpoint next to every figure: the ratios are per round
+(the machine's speed drifts between minutes), and the medians of the rounds are reported.
 
 Run: .venv/bin/python -m bench.bench_service
 """
@@ -13,6 +15,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +29,7 @@ import httpx
 from bench.common import engine
 from models.artifact import DEFAULT_ARTIFACT
 
-CONNECTIONS, SECONDS = 32, 5
+CONNECTIONS, SECONDS, ROUNDS = 32, 5, 3
 TOKEN = "bench-token"
 CASE = "belarus-ukraine-2022"
 
@@ -116,37 +119,47 @@ def main() -> None:
             seed(service)
             forecast = f"{service}/v1/cases/{CASE}/forecast"
             tag = httpx.get(forecast).headers["etag"]
-            baseline = wrk(f"{bare}/bare")
-            polled = wrk(forecast, "-H", f"If-None-Match: {tag}")
-            fresh = wrk(forecast)
-            posted = wrk(f"{service}/v1/cases/{CASE}/reports", "-s", str(script))
-    report(baseline, polled, fresh, posted)
+            rounds = [
+                {
+                    "bare": wrk(f"{bare}/bare"),
+                    "304": wrk(forecast, "-H", f"If-None-Match: {tag}"),
+                    "200": wrk(forecast),
+                    "post": wrk(f"{service}/v1/cases/{CASE}/reports", "-s", str(script)),
+                }
+                for _ in range(ROUNDS)
+            ]
+    report(rounds)
 
 
-def report(
-    baseline: dict[str, float],
-    polled: dict[str, float],
-    fresh: dict[str, float],
-    posted: dict[str, float],
-) -> None:
+def report(rounds: list[dict[str, dict[str, float]]]) -> None:
     """Print each figure beside the bare endpoint's, as a ratio where the target is one."""
-    print(f"{CONNECTIONS} connections, {SECONDS} s each, loopback, one uvicorn process per server")
-    bare = baseline["rate"]
-    print(f"bare FastAPI endpoint        {bare:8.0f} req/s  p99 {baseline['p99']:6.1f} ms")
-    for name, figures, target in (
-        ("GET forecast, 304 (ETag)", polled, 0.7),
-        ("GET forecast, 200", fresh, 0.5),
-    ):
-        ratio = figures["rate"] / bare
-        print(f"{name:28s} {figures['rate']:8.0f} req/s  ratio {ratio:.2f} (target >= {target})")
     print(
-        f"POST one report (+forecast)  {posted['rate']:8.0f} req/s  p50 {posted['p50']:.1f} ms"
-        f"  p99 {posted['p99']:.1f} ms (target p99 <= 30 ms)"
+        f"{CONNECTIONS} connections, {SECONDS} s per figure, {ROUNDS} rounds (medians), "
+        "loopback, one uvicorn process per server"
     )
-    runs = {"bare": baseline, "304": polled, "200": fresh, "post": posted}
-    errors = {name: figures["errors"] for name, figures in runs.items() if figures["errors"]}
+
+    def median(figure: str, value: str) -> float:
+        return statistics.median(run[figure][value] for run in rounds)
+
+    print(f"bare FastAPI endpoint        {median('bare', 'rate'):8.0f} req/s")
+    for figure, name, target in (
+        ("304", "GET forecast, 304 (ETag)", 0.7),
+        ("200", "GET forecast, 200", 0.5),
+    ):
+        ratios = [run[figure]["rate"] / run["bare"]["rate"] for run in rounds]
+        print(
+            f"{name:28s} {median(figure, 'rate'):8.0f} req/s  ratio {statistics.median(ratios):.2f}"
+            f" (rounds {min(ratios):.2f}-{max(ratios):.2f}; target >= {target})"
+        )
+    p99s = [run["post"]["p99"] for run in rounds]
+    print(
+        f"POST one report (+forecast)  {median('post', 'rate'):8.0f} req/s"
+        f"  p50 {median('post', 'p50'):.1f} ms  p99 {statistics.median(p99s):.1f} ms"
+        f" (rounds {min(p99s):.1f}-{max(p99s):.1f}; target p99 <= 30 ms)"
+    )
+    errors = sum(run[figure]["errors"] for run in rounds for figure in run)
     if errors:
-        print(f"non-2xx/3xx responses: {errors}")
+        print(f"non-2xx/3xx responses: {errors:.0f}")
 
 
 if __name__ == "__main__":
