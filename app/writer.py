@@ -91,7 +91,8 @@ class ReportWriter:
         except Exception as exc:  # a failed commit fails every POST of the group
             outcomes = {id(post): exc for post in group}
         for post in group:
-            post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
+            if not post.loop.is_closed():  # else the request is gone; the writer must go on
+                post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
 
 
 def _settle(future: asyncio.Future[Written], outcome: Written | Exception) -> None:
