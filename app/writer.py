@@ -11,6 +11,7 @@ work stay off the event loop, and no pool of request threads contends for the in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import queue
 import threading
@@ -91,7 +92,7 @@ class ReportWriter:
         except Exception as exc:  # a failed commit fails every POST of the group
             outcomes = {id(post): exc for post in group}
         for post in group:
-            if not post.loop.is_closed():  # else the request is gone; the writer must go on
+            with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
                 post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
 
 
