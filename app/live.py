@@ -20,19 +20,13 @@ from sqlalchemy import Engine as Database
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from app.forecasting import (
-    EMPTY_HASH,
-    combined_hash,
-    etag,
-    evidence_hash,
-    forecast_out,
-)
-from app.schemas import ForecastOut
+from app.forecasting import combined_hash, etag, evidence_hash, forecast_out, known_on
 from app.store import history
+from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
 from app.store.tables import LiveForecastRow, ReportRow
 from models.engine import Engine
-from models.evidence import as_report, evidence_from_logs, report_log_likelihoods
+from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
 
 
 @dataclass(frozen=True)
@@ -66,7 +60,7 @@ def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Serv
     unknown case)."""
     begin_writing(session)
     lock_case(session, case_id)
-    served = update(session, engine, case_id, on)[1]
+    served = update(session, engine, case_id, on)
     session.commit()
     return served
 
@@ -78,7 +72,7 @@ def update(
     on: dt.date,
     added: Sequence[ReportRow] = (),
     retracted: Sequence[ReportRow] = (),
-) -> tuple[ForecastOut, Served]:
+) -> Served:
     """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
     already written: update the evidence sums, forecast, store, and add a history point if the
     reports or the model changed. The caller commits."""
@@ -92,11 +86,10 @@ def update(
             present, absent = present + sign * more_present, absent + sign * more_absent
         reports_hash = combined_hash(row.reports_hash, added, retracted)
         used = row.reports_used + len(added) - len(retracted)
-    else:
-        active = _active_reports(session, case_id)
-        present, absent = _log_likelihoods(engine, active, on)
-        reports_hash = combined_hash(EMPTY_HASH, active, ())
-        used = len(active)
+    else:  # rebuilt exactly as a replay of today would be
+        known = known_on(store.list_reports(session, case_id), on)
+        present, absent = _log_likelihoods(engine, known.reports, on)
+        reports_hash, used = known.reports_hash, len(known.reports)
     digest = evidence_hash(on, reports_hash)
     evidence = evidence_from_logs(present, absent)
     forecast = forecast_out(engine, case_id, evidence, on, digest, used)
@@ -111,17 +104,10 @@ def update(
     }
     row.artifact_id, row.etag, row.payload = engine.artifact.id, served.etag, served.payload
     history.record(session, forecast, reports_hash)
-    return forecast, served
+    return served
 
 
 def _log_likelihoods(
-    engine: Engine, reports: Sequence[ReportRow], on: dt.date
+    engine: Engine, reports: Sequence[ReportLike], on: dt.date
 ) -> tuple[np.ndarray, np.ndarray]:
     return report_log_likelihoods(engine.catalog, [as_report(r) for r in reports], on)
-
-
-def _active_reports(session: Session, case_id: str) -> list[ReportRow]:
-    """The case's reports that have not been retracted (today's evidence: every stored report
-    was observed by today, and a posted one is refused if dated later)."""
-    query = select(ReportRow).where(ReportRow.case_id == case_id, ReportRow.retracted_at.is_(None))
-    return list(session.scalars(query))

@@ -125,7 +125,7 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
     on = max(post.on for post in group)
     engine = group[-1].engine
     forecasts = {
-        case_id: live.update(session, engine, case_id, on, added=added)[1]
+        case_id: live.update(session, engine, case_id, on, added=added)
         for case_id, added in new.items()
     }
     for post in group:

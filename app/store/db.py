@@ -3,7 +3,7 @@
 
 SQLite transactions are begun here rather than by the sqlite3 module, which starts one only at
 the first write, so that the reads before it see no snapshot at all: every transaction is a real
-one, and a writer (see `app.store.cases.lock_case`) begins with BEGIN IMMEDIATE, taking the
+one, and a writer (see `app.store.cases.begin_writing`) begins with BEGIN IMMEDIATE, taking the
 database's one write lock before it reads what it will update."""
 
 from __future__ import annotations

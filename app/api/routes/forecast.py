@@ -36,24 +36,26 @@ async def get_forecast(
             raise EvidenceError("query.as_of", f"{as_of} is in the future")
         served = await run_in_threadpool(_replay, request, engine, case_id, as_of)
     else:
-        stored = await _stored(request, case_id, on, engine.artifact.id)
-        if stored is None:
-            stored = await run_in_threadpool(_refresh, request, engine, case_id, on)
-        served = stored
+        served = await _current(request, engine, case_id, on)
     headers = {"ETag": served.etag, "Cache-Control": CACHE_CONTROL}
     if served.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(served.payload, media_type="application/json", headers=headers)
 
 
-async def _stored(request: Request, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
-    database = request.app.state.database
+async def _current(request: Request, engine: Engine, case_id: str, on: dt.date) -> Served:
+    """Today's forecast: the stored one, else brought up to date (off the event loop)."""
+    database, artifact_id = request.app.state.database, engine.artifact.id
     if database.dialect.name == "sqlite":
         # One row by primary key from a local WAL database: tens of microseconds that never
         # wait for a writer. A hop to the thread pool costs more than the read (measured: the
         # poll rate doubles without it). A network database is read off the event loop.
-        return live.stored(database, case_id, on, artifact_id)
-    return await run_in_threadpool(live.stored, database, case_id, on, artifact_id)
+        stored = live.stored(database, case_id, on, artifact_id)
+    else:
+        stored = await run_in_threadpool(live.stored, database, case_id, on, artifact_id)
+    if stored is not None:
+        return stored
+    return await run_in_threadpool(_refresh, request, engine, case_id, on)
 
 
 def _refresh(request: Request, engine: Engine, case_id: str, on: dt.date) -> Served:
