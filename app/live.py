@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import Engine as Database
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from app.forecasting import combined_hash, etag, evidence_hash, forecast_out, known_on
 from app.store import history
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
-from app.store.tables import LiveForecastRow, ReportRow
+from app.store.tables import LiveForecastRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
 
@@ -70,14 +71,15 @@ def update(
     engine: Engine,
     case_id: str,
     on: dt.date,
-    added: Sequence[ReportRow] = (),
-    retracted: Sequence[ReportRow] = (),
+    added: Sequence[ReportLike] = (),
+    retracted: Sequence[ReportLike] = (),
 ) -> Served:
     """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
     already written: update the evidence sums, forecast, store, and add a history point if the
-    reports or the model changed. The caller commits."""
+    reports or the model changed. The caller commits. Core statements: a write's hot path."""
     catalog = engine.catalog
-    row = session.get(LiveForecastRow, case_id)
+    connection = session.connection()
+    row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
     if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
         stored_logs = np.array([row.log_likelihoods[indicator] for indicator in catalog.ids])
         present, absent = stored_logs[:, 0], stored_logs[:, 1]
@@ -91,20 +93,37 @@ def update(
         present, absent = _log_likelihoods(engine, known.reports, on)
         reports_hash, used = known.reports_hash, len(known.reports)
     digest = evidence_hash(on, reports_hash)
-    evidence = evidence_from_logs(present, absent)
-    forecast = forecast_out(engine, case_id, evidence, on, digest, used)
+    forecast = forecast_out(engine, case_id, evidence_from_logs(present, absent), on, digest, used)
     served = Served(etag(engine.artifact.id, digest), forecast.model_dump_json())
-    if row is None:
-        row = LiveForecastRow(case_id=case_id)
-        session.add(row)
-    row.evidence_on, row.catalog_sha256 = on, catalog.fingerprint
-    row.reports_hash, row.reports_used = reports_hash, used
-    row.log_likelihoods = {
-        indicator: [float(present[j]), float(absent[j])] for j, indicator in enumerate(catalog.ids)
+    values = {
+        "evidence_on": on,
+        "catalog_sha256": catalog.fingerprint,
+        "reports_hash": reports_hash,
+        "reports_used": used,
+        "log_likelihoods": {
+            indicator: [float(present[j]), float(absent[j])]
+            for j, indicator in enumerate(catalog.ids)
+        },
+        "artifact_id": engine.artifact.id,
+        "etag": served.etag,
+        "payload": served.payload,
     }
-    row.artifact_id, row.etag, row.payload = engine.artifact.id, served.etag, served.payload
-    history.record(session, forecast, reports_hash)
+    if row is None:
+        connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})
+    else:
+        connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
+    history.record(connection, forecast, reports_hash)
     return served
+
+
+# Statements built once: their columns come from the parameters (cheaper than .values()).
+_LIVE_ROW = select(*LiveForecastRow.__table__.columns).where(
+    LiveForecastRow.case_id == bindparam("case_id")
+)
+_INSERT_LIVE = insert(LiveForecastRow)
+_UPDATE_LIVE = sa_update(LiveForecastRow).where(
+    LiveForecastRow.case_id == bindparam("live_case_id")
+)
 
 
 def _log_likelihoods(

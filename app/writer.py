@@ -25,7 +25,6 @@ from app.live import Served
 from app.schemas import ReportIn, ReportOut
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
-from app.store.tables import ReportRow
 from models.engine import Engine
 from models.errors import NotFoundError
 
@@ -109,27 +108,19 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
     """Store the group's reports and update each case's live forecast, in the caller's
     transaction: each POST's answer, or its error (an unknown case stores nothing)."""
     outcomes: dict[int, Written | Exception] = {}
-    stored: dict[int, list[ReportRow]] = {}
-    new: dict[str, list[ReportRow]] = {}
+    engine, on = group[-1].engine, max(post.on for post in group)
     for case_id in sorted({post.case_id for post in group}):  # one lock order: no deadlocks
+        posts = [post for post in group if post.case_id == case_id]
         try:
             lock_case(session, case_id)
-            new[case_id] = []
         except NotFoundError as exc:
-            outcomes.update({id(post): exc for post in group if post.case_id == case_id})
-    for post in group:
-        if post.case_id in new:
-            stored[id(post)], added = store.add_reports(session, post.case_id, post.reports)
-            new[post.case_id].extend(added)
-    session.flush()  # one INSERT for the group's reports; assigns their ids
-    on = max(post.on for post in group)
-    engine = group[-1].engine
-    forecasts = {
-        case_id: live.update(session, engine, case_id, on, added=added)
-        for case_id, added in new.items()
-    }
-    for post in group:
-        if id(post) in stored:
-            reports = [ReportOut.model_validate(row) for row in stored[id(post)]]
-            outcomes[id(post)] = Written(reports, forecasts[post.case_id])
+            outcomes.update({id(post): exc for post in posts})
+            continue
+        # One batch for the case: a key repeated by a later POST of the group finds its row.
+        rows, added = store.add_reports(session, case_id, [r for p in posts for r in p.reports])
+        forecast = live.update(session, engine, case_id, on, added)
+        for post in posts:
+            reports = [ReportOut.model_validate(row) for row in rows[: len(post.reports)]]
+            rows = rows[len(post.reports) :]
+            outcomes[id(post)] = Written(reports, forecast)
     return outcomes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.schemas import CaseIn
@@ -34,11 +34,15 @@ def begin_writing(session: Session) -> None:
     session.connection(execution_options={WRITER: True})
 
 
-def lock_case(session: Session, case_id: str) -> CaseRow:
+def lock_case(session: Session, case_id: str) -> None:
     """Make the transaction the case's only writer until it ends (PostgreSQL: a row lock;
     SQLite: `begin_writing` has done it). NotFoundError for an unknown case."""
-    row = session.get(CaseRow, case_id, with_for_update=True)
-    return row if row is not None else get_case(session, case_id)
+    locked = session.connection().execute(_LOCK, {"case_id": case_id}).first()
+    if locked is None:
+        get_case(session, case_id)  # raises, naming the closest case
+
+
+_LOCK = select(CaseRow.id).where(CaseRow.id == bindparam("case_id")).with_for_update()
 
 
 def get_case(session: Session, case_id: str) -> CaseRow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from app.schemas import ForecastOut
@@ -12,27 +12,31 @@ from app.store.cases import get_case
 from app.store.tables import ForecastRow
 
 
-def record(session: Session, forecast: ForecastOut, reports_hash: str) -> None:
+def record(connection: Connection, forecast: ForecastOut, reports_hash: str) -> None:
     """Add a point unless the case's latest one used the same reports and the same model
-    (returning to an earlier set of reports is a change, and recorded). The caller commits."""
-    latest = session.execute(
-        select(ForecastRow.reports_hash, ForecastRow.artifact_id)
-        .where(ForecastRow.case_id == forecast.case_id)
-        .order_by(ForecastRow.id.desc())
-        .limit(1)
-    ).first()
+    (returning to an earlier set of reports is a change, and recorded). In the caller's
+    transaction (Core: a write's hot path); the caller commits."""
+    latest = connection.execute(_LATEST, {"case_id": forecast.case_id}).first()
     if latest is not None and tuple(latest) == (reports_hash, forecast.artifact_id):
         return
-    session.add(
-        ForecastRow(
-            case_id=forecast.case_id,
-            recorded_at=dt.datetime.now(dt.UTC),
-            as_of=forecast.as_of,
-            artifact_id=forecast.artifact_id,
-            reports_hash=reports_hash,
-            payload=forecast.model_dump(mode="json"),
-        )
-    )
+    point = {
+        "case_id": forecast.case_id,
+        "recorded_at": dt.datetime.now(dt.UTC),
+        "as_of": forecast.as_of,
+        "artifact_id": forecast.artifact_id,
+        "reports_hash": reports_hash,
+        "payload": forecast.model_dump(mode="json"),
+    }
+    connection.execute(_INSERT_POINT, point)
+
+
+_LATEST = (
+    select(ForecastRow.reports_hash, ForecastRow.artifact_id)
+    .where(ForecastRow.case_id == bindparam("case_id"))
+    .order_by(ForecastRow.id.desc())
+    .limit(1)
+)
+_INSERT_POINT = insert(ForecastRow)
 
 
 def points(session: Session, case_id: str) -> list[ForecastRow]:

@@ -1,0 +1,75 @@
+"""Group commit: POSTs that queue while the writer is busy are written together, and each still
+gets its own answer (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.forecasting import today
+from app.schemas import ReportIn
+from app.writer import ReportWriter, Written
+from models.errors import NotFoundError
+
+from .test_reports_and_forecast import CASE, REPORTS, report
+
+
+class HeldWriter:
+    """A writer whose first group waits for `release`, so that the next POSTs queue behind it."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.state = client.app.state  # type: ignore[attr-defined]
+        self.busy, self.release = threading.Event(), threading.Event()
+        self.groups = 0
+        self.writer = ReportWriter(self._session)
+
+    def _session(self) -> Session:
+        self.groups += 1
+        if self.groups == 1:
+            self.busy.set()
+            self.release.wait(timeout=30)
+        session: Session = self.state.sessions()
+        return session
+
+    async def post(self, case_id: str, **change: Any) -> Written:
+        reported = ReportIn.model_validate(report(**change))
+        return await self.writer.write(self.state.engine, case_id, [reported], today())
+
+
+def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None:
+    held = HeldWriter(case)
+
+    async def write() -> tuple[Written, list[Written | BaseException]]:
+        first = asyncio.ensure_future(held.post(CASE))
+        await asyncio.to_thread(held.busy.wait, 30)
+        queued = [
+            asyncio.ensure_future(post)
+            for post in (
+                held.post(CASE, indicator="pretext_claims", idempotency_key="feed-1"),
+                held.post(CASE, indicator="pretext_claims", idempotency_key="feed-1"),  # retry
+                held.post("no-such-case"),
+                held.post(CASE, indicator="rhetoric_shift"),
+            )
+        ]
+        await asyncio.sleep(0.05)  # every one is in the queue
+        held.release.set()
+        return await first, await asyncio.gather(*queued, return_exceptions=True)
+
+    first, (keyed, retried, unknown, other) = asyncio.run(write())
+    held.writer.close()
+
+    assert held.groups == 2  # the four queued POSTs were written in one transaction
+    assert isinstance(unknown, NotFoundError)  # failed alone: the others were stored
+    assert isinstance(keyed, Written) and isinstance(retried, Written)
+    assert isinstance(other, Written)
+    assert keyed.reports[0].id == retried.reports[0].id  # the key stored once
+    assert other.reports[0].indicator == "rhetoric_shift"
+    assert keyed.forecast == retried.forecast == other.forecast
+    assert json.loads(first.forecast.payload)["reports_used"] == 1
+    assert json.loads(other.forecast.payload)["reports_used"] == 3
+    assert len(case.get(REPORTS).json()) == 3
