@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine as Database
@@ -51,9 +52,41 @@ def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> S
     read, no ORM. None when there is none yet (or it is stale): then `refresh`."""
     with database.connect() as connection:
         row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
-    if row is None or row.evidence_on != on or row.artifact_id != artifact_id:
+    return _current(row, on, artifact_id)
+
+
+class LocalPolls:
+    """`stored` for a SQLite database, read through the sqlite3 driver on one connection of
+    its own: what every poll does, so it skips the pool and SQLAlchemy's transaction (measured:
+    5 µs a read rather than 65 µs, a sixth of a 304's cost). The connection is in autocommit
+    mode (`app.store.db`): each read sees the latest commit and holds no snapshot after it.
+    Opened on the first read, in the thread that makes every read (the event loop's)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._sql = str(_LOOKUP.compile(dialect=database.dialect))
+        date_type = _LOOKUP.selected_columns.evidence_on.type.dialect_impl(database.dialect)
+        self._to_date = date_type.result_processor(database.dialect, None)
+        self._connection: Any = None
+
+    def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+        if self._connection is None:
+            self._connection = self._database.raw_connection()
+        row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
+        if row is not None and self._to_date is not None:
+            row = (self._to_date(row[0]), *row[1:])
+        return _current(row, on, artifact_id)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+
+
+def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
+    if row is None:
         return None
-    return Served(row.etag, row.payload)
+    evidence_on, stored_artifact, tag, payload = row
+    return Served(tag, payload) if (evidence_on, stored_artifact) == (on, artifact_id) else None
 
 
 def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Served:

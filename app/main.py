@@ -15,6 +15,7 @@ from app.api.deps import ReaderDep
 from app.api.routes import cases, forecast, health, indicators, model, reports, whatif
 from app.errors import install_error_handlers
 from app.limits import BodyLimits
+from app.live import LocalPolls
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
 from app.writer import ReportWriter
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = make_engine(settings.database_url)
         migrate(database)
         app.state.database = database
+        sqlite = database.dialect.name == "sqlite"
+        app.state.local_polls = LocalPolls(database) if sqlite else None
         app.state.sessions = sessionmaker(database, expire_on_commit=False)
         app.state.writer = ReportWriter(app.state.sessions)
         app.state.engine = None
@@ -58,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settle_heap()
         yield
         app.state.writer.close()
+        if app.state.local_polls is not None:
+            app.state.local_polls.close()
         database.dispose()
 
     app = FastAPI(

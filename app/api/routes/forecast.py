@@ -45,14 +45,15 @@ async def get_forecast(
 
 async def _current(request: Request, engine: Engine, case_id: str, on: dt.date) -> Served:
     """Today's forecast: the stored one, else brought up to date (off the event loop)."""
-    database, artifact_id = request.app.state.database, engine.artifact.id
-    if database.dialect.name == "sqlite":
-        # One row by primary key from a local WAL database: tens of microseconds that never
-        # wait for a writer. A hop to the thread pool costs more than the read (measured: the
-        # poll rate doubles without it). A network database is read off the event loop.
-        stored = live.stored(database, case_id, on, artifact_id)
+    state, artifact_id = request.app.state, engine.artifact.id
+    stored: Served | None
+    if state.local_polls is not None:
+        # One row by primary key from a local WAL database: microseconds that never wait for
+        # a writer. A hop to the thread pool costs more than the read (measured: the poll rate
+        # doubles without it). A network database is read off the event loop.
+        stored = state.local_polls.stored(case_id, on, artifact_id)
     else:
-        stored = await run_in_threadpool(live.stored, database, case_id, on, artifact_id)
+        stored = await run_in_threadpool(live.stored, state.database, case_id, on, artifact_id)
     if stored is not None:
         return stored
     return await run_in_threadpool(_refresh, request, engine, case_id, on)
