@@ -15,6 +15,7 @@ from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
 from models.evidence import Evidence, ReportLike, as_report, check_report, evidence_from_reports
+from models.predict import Forecast
 
 MAX_REPORT_AGE_DAYS = 20 * 365
 """Older observations are refused as absurd: no indicator persists that long."""
@@ -118,6 +119,19 @@ def forecast_out(
 ) -> ForecastOut:
     """The served form of the forecast from this evidence."""
     forecast = engine.predictor.predict(evidence)
+    return served_form(engine, case_id, forecast, as_of, evidence_digest, reports_used)
+
+
+def served_form(
+    engine: Engine,
+    case_id: str,
+    forecast: Forecast,
+    as_of: dt.date,
+    evidence_digest: str,
+    reports_used: int,
+    scenario_sha256: str | None = None,
+) -> ForecastOut:
+    """A forecast as the API serves it."""
     return ForecastOut.model_validate(
         {
             **forecast_record(forecast),
@@ -126,5 +140,6 @@ def forecast_out(
             "artifact_id": engine.artifact.id,
             "evidence_hash": evidence_digest,
             "reports_used": reports_used,
+            "scenario_sha256": scenario_sha256,
         }
     )

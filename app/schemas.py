@@ -90,6 +90,7 @@ class ForecastOut(BaseModel):
     pareto_k: float | None
     effective_draws: float
     draws: int
+    scenario_sha256: str | None = None  # what-if from a scenario: its hash (with its parents')
 
 
 class PostedReports(BaseModel):

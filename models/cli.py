@@ -119,7 +119,7 @@ def run(
     results = []
     for path in files:
         loaded = load_scenario(path, engine.catalog)
-        forecast = engine.run(loaded)
+        forecast = engine.run(loaded.scenario)
         results.append(
             {
                 "scenario": loaded.name,

@@ -12,8 +12,10 @@ from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
 from models.evidence import evidence_from_reports
 from models.predict import Forecast, Predictor
 from models.reference import DEFAULT_REFERENCE, load_reference
-from models.scenario import LoadedScenario
+from models.scenario import Overrides, Scenario
 from models.words import icd203
+
+NO_OVERRIDES = Overrides()
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,24 @@ class Engine:
         artifact = load_artifact(artifact_path, catalog, reference.fingerprint)
         return cls(catalog, artifact, artifact.predictor(catalog))
 
-    def run(self, loaded: LoadedScenario) -> Forecast:
-        scenario = loaded.scenario
+    def run(self, scenario: Scenario, overrides: Overrides | None = None) -> Forecast:
+        """The forecast from a scenario's reports on its date, under its overrides (or under
+        `overrides` instead): what `forecast run` prints and the what-if endpoint serves."""
         evidence = evidence_from_reports(self.catalog, scenario.to_reports(), scenario.as_of)
-        return self.predictor.predict(evidence)
+        return self.predictor_for(scenario.overrides if overrides is None else overrides).predict(
+            evidence
+        )
+
+    def predictor_for(self, overrides: Overrides) -> Predictor:
+        """The predictor with overridden likelihoods and outcome prior fixed in every draw."""
+        if overrides == NO_OVERRIDES:
+            return self.predictor
+        pi, theta = self.artifact.pi.copy(), self.artifact.theta.copy()
+        for indicator, likelihood in overrides.likelihoods.items():
+            theta[:, self.catalog.position[indicator], :] = likelihood.as_array()
+        if overrides.outcome_prior is not None:
+            pi[:] = overrides.outcome_prior.as_array()
+        return Predictor(self.catalog, pi, theta, self.artifact.correlation)
 
 
 def forecast_record(forecast: Forecast) -> dict[str, Any]:

@@ -9,10 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from models.catalog import Catalog, Strict, Text
+from models.catalog import OUTCOMES, Catalog, OutcomeProbabilities, Strict, Text
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
 from models.yamlio import YamlDocument, did_you_mean, fail, parse_yaml, validate
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+"""The scenario library: where `extends` is resolved for scenario text without a file."""
+SCENARIO_NAME = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 def _parse_value(value: object) -> object:
@@ -45,44 +49,128 @@ class ReportEntry(Strict):
         return as_report(self)
 
 
+class Overrides(Strict):
+    """What-ifs about the model rather than the evidence, for sensitivity analysis: fixed
+    likelihoods P(present | outcome) for some indicators, or a fixed outcome prior, in place of
+    the fitted posterior's (for every draw)."""
+
+    likelihoods: dict[str, OutcomeProbabilities] = {}
+    outcome_prior: OutcomeProbabilities | None = None
+
+    def merged(self, over: Overrides) -> Overrides:
+        """These overrides with `over`'s on top (a child scenario's over its parent's)."""
+        return Overrides(
+            likelihoods=self.likelihoods | over.likelihoods,
+            outcome_prior=over.outcome_prior or self.outcome_prior,
+        )
+
+    def each(self) -> list[tuple[str, Overrides]]:
+        """Each override alone, named: what `forecast sensitivity` varies one at a time."""
+        alone = [
+            (f"likelihood of {indicator}", Overrides(likelihoods={indicator: value}))
+            for indicator, value in self.likelihoods.items()
+        ]
+        if self.outcome_prior is not None:
+            alone.append(("outcome prior", Overrides(outcome_prior=self.outcome_prior)))
+        return alone
+
+
 class Scenario(Strict):
     version: Literal[1]
     title: Text
+    extends: Annotated[str, StringConstraints(pattern=SCENARIO_NAME)] | None = None
     base_case: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     as_of: dt.date
     horizon_days: Annotated[int, Field(gt=0)]
     reports: list[ReportEntry] = []
+    overrides: Overrides = Overrides()
 
     def to_reports(self) -> list[Report]:
         return [entry.to_report() for entry in self.reports]
 
 
 class LoadedScenario:
-    """A validated scenario with its name (the file's stem) and content hash."""
+    """A validated scenario, resolved (a parent's reports first, then its own; its overrides
+    under its own), with its name and a hash of its content and its parents'."""
 
-    def __init__(self, name: str, scenario: Scenario, text: str) -> None:
+    def __init__(self, name: str, scenario: Scenario, sha256: str) -> None:
         self.name = name
         self.scenario = scenario
-        self.sha256 = hashlib.sha256(text.encode()).hexdigest()
+        self.sha256 = sha256
 
 
-_KEYS = set(Scenario.model_fields) | set(ReportEntry.model_fields)
+_KEYS = (
+    set(Scenario.model_fields)
+    | set(ReportEntry.model_fields)
+    | set(Overrides.model_fields)
+    | set(OUTCOMES)
+)
+MAX_DEPTH = 8
+"""Longest chain of `extends`: deeper is a mistake (or a cycle)."""
 
 
-def parse_scenario(text: str, source: str, catalog: Catalog) -> Scenario:
-    """Validate scenario text against the catalog; errors name the source, line and key."""
-    doc = parse_yaml(text, source, ScenarioError)
-    scenario = validate(Scenario, doc, ScenarioError, _KEYS)
-    _check(scenario, catalog, doc)
-    return scenario
+def parse_scenario(
+    text: str, source: str, catalog: Catalog, library: Path = SCENARIOS, name: str = "scenario"
+) -> LoadedScenario:
+    """Validate scenario text against the catalog, resolving `extends` in `library`; errors
+    name the source, line and key."""
+    return _resolve(text, source, catalog, library, name, ())
 
 
 def load_scenario(path: Path, catalog: Catalog) -> LoadedScenario:
+    """A scenario file; `extends` names a file in the same directory."""
+    return _resolve(_read(path), str(path), catalog, path.parent, path.stem, ())
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(str(path), f"cannot read file ({exc.strerror})") from None
-    return LoadedScenario(path.stem, parse_scenario(text, str(path), catalog), text)
+
+
+def _resolve(
+    text: str, source: str, catalog: Catalog, library: Path, name: str, seen: tuple[str, ...]
+) -> LoadedScenario:
+    doc = parse_yaml(text, source, ScenarioError)
+    scenario = validate(Scenario, doc, ScenarioError, _KEYS)
+    _check(scenario, catalog, doc)
+    sha256 = hashlib.sha256(text.encode()).hexdigest()
+    if scenario.extends is None:
+        return LoadedScenario(name, scenario, sha256)
+    parent = _parent(scenario, doc, catalog, library, (*seen, name))
+    parent_scenario = parent.scenario
+    if parent_scenario.as_of > scenario.as_of or parent_scenario.base_case != scenario.base_case:
+        reason = (
+            f"{parent.name} is about {parent_scenario.base_case} as of {parent_scenario.as_of}: "
+            "a scenario extends one of the same case and no later date"
+        )
+        raise fail(doc, ("extends",), reason, ScenarioError)
+    resolved = scenario.model_copy(
+        update={
+            "reports": [*parent_scenario.reports, *scenario.reports],
+            "overrides": parent_scenario.overrides.merged(scenario.overrides),
+        }
+    )
+    combined = hashlib.sha256(f"{sha256}:{parent.sha256}".encode()).hexdigest()
+    return LoadedScenario(name, resolved, combined)
+
+
+def _parent(
+    scenario: Scenario, doc: YamlDocument, catalog: Catalog, library: Path, seen: tuple[str, ...]
+) -> LoadedScenario:
+    parent_name = scenario.extends or ""
+    if parent_name in seen or len(seen) > MAX_DEPTH:
+        chain = " -> ".join((*seen, parent_name))
+        raise fail(
+            doc, ("extends",), f"scenarios extend each other in a loop ({chain})", ScenarioError
+        )
+    path = library / f"{parent_name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in library.glob("*.yaml"))
+        reason = f"no scenario {parent_name!r} in {library}{did_you_mean(parent_name, known)}"
+        raise fail(doc, ("extends",), reason, ScenarioError)
+    return _resolve(_read(path), str(path), catalog, library, parent_name, seen)
 
 
 def _check(scenario: Scenario, catalog: Catalog, doc: YamlDocument) -> None:
@@ -101,3 +189,11 @@ def _check(scenario: Scenario, catalog: Catalog, doc: YamlDocument) -> None:
         if entry.observed_on > scenario.as_of:
             reason = f"{entry.observed_on} is after the scenario's as_of ({scenario.as_of})"
             raise fail(doc, ("reports", i, "observed_on"), reason, ScenarioError)
+    for indicator in scenario.overrides.likelihoods:
+        if indicator not in catalog.position:
+            reason = f"unknown indicator {indicator!r}{did_you_mean(indicator, catalog.ids)}"
+            raise fail(doc, ("overrides", "likelihoods", indicator), reason, ScenarioError)
+    prior = scenario.overrides.outcome_prior
+    if prior is not None and abs(float(prior.as_array().sum()) - 1.0) > 1e-6:
+        reason = f"the outcome probabilities must sum to 1, not {prior.as_array().sum():.4g}"
+        raise fail(doc, ("overrides", "outcome_prior"), reason, ScenarioError)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.deps import EngineDep, SessionDep
-from app.forecasting import Known, check_posted, forecast_from, known_on, today
+from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
 from app.schemas import ForecastOut, WhatIfIn
 from app.store import reports as store
 from models.errors import EvidenceError
@@ -21,8 +21,14 @@ def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep
     if body.scenario is not None:
         if body.reports:
             raise EvidenceError("body.reports", "give reports or a scenario, not both")
-        scenario = parse_scenario(body.scenario, "body.scenario", engine.catalog)
-        return forecast_from(engine, case_id, Known(scenario.reports, scenario.as_of))
+        loaded = parse_scenario(body.scenario, "body.scenario", engine.catalog)
+        scenario = loaded.scenario
+        known = Known(scenario.reports, scenario.as_of)
+        forecast = engine.run(scenario)  # as `forecast run` does: one truth
+        used = len(scenario.reports)
+        return served_form(
+            engine, case_id, forecast, known.as_of, known.evidence_hash, used, loaded.sha256
+        )
     on = today()
     check_posted(engine, body.reports, on)
     live = known_on(rows, on).reports
