@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from models import analysis
 from models.artifact import DEFAULT_ARTIFACT, save_artifact
-from models.catalog import DEFAULT_CATALOG, load_catalog
+from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.engine import Engine, forecast_record
 from models.errors import ForecastError
 from models.predict import Forecast
 from models.reference import DEFAULT_REFERENCE, load_reference
-from models.scenario import load_scenario
+from models.scenario import Grade, load_scenario
 from models.words import icd203
 
 app = typer.Typer(
@@ -28,6 +31,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+
+PARETO_K_WARNING = 0.7
+"""Above this the draws' reweighting for the scenario is unreliable: the case is unlike the
+reference set (a refit with comparable cases is due)."""
 
 ArtifactOption = Annotated[
     Path, typer.Option("--artifact", envvar="ESC_ARTIFACT_PATH", help="Posterior artifact file.")
@@ -104,57 +111,241 @@ def _print_fit(meta: dict[str, Any]) -> None:
     console.print(f"Fit took {meta['fit_seconds']:.1f} s; max Pareto k {loo['max_pareto_k']:.2f}")
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
 @app.command()
 @one_line_errors
 def run(
     files: Annotated[list[Path], typer.Argument(help="Scenario files.")],
     artifact: ArtifactOption = DEFAULT_ARTIFACT,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Forecast each scenario file.
+    """Forecast scenario files: one table of outcome, probability, 90% interval, ICD-203 words
+    and the reports that drive each outcome most.
 
-    Example: forecast run scenarios/baseline-2022-07-19.yaml --json
+    Examples: forecast run scenarios/*.yaml;
+    forecast run scenarios/baseline-2022-07-19.yaml --json
     """
     engine = Engine.load(artifact)
-    results = []
-    for path in files:
-        loaded = load_scenario(path, engine.catalog)
-        forecast = engine.run(loaded.scenario)
-        results.append(
+    runs = [analysis.run(engine, load_scenario(path, engine.catalog)) for path in files]
+    if as_json:
+        records = [_record(engine, one) for one in runs]
+        _print_json(records if len(records) > 1 else records[0])
+        return
+    table = Table(title=f"Forecasts (model {engine.artifact.id})", title_justify="left")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("probability", justify="right")
+    table.add_column("90% interval", no_wrap=True)
+    table.add_column("ICD-203")
+    table.add_column("top drivers (log-odds)")
+    for one in runs:
+        table.add_row(f"[bold]{one.name}[/]", "", f"as of {one.scenario.as_of}")
+        for p in one.forecast.probabilities:
+            table.add_row(
+                f"  {p.outcome}",
+                f"{p.mean:.1%}",
+                f"{p.lower:.1%} - {p.upper:.1%}",
+                icd203(p.mean),
+                _drivers(one.forecast, p.outcome),
+                end_section=p.outcome == OUTCOMES[-1],
+            )
+    console.print(table)
+    _print_provenance(engine, runs)
+
+
+def _record(engine: Engine, one: analysis.Run) -> dict[str, Any]:
+    return {
+        "scenario": one.name,
+        "scenario_sha256": one.loaded.sha256,
+        "artifact_id": engine.artifact.id,
+        "as_of": one.scenario.as_of.isoformat(),
+        **forecast_record(one.forecast),
+    }
+
+
+def _drivers(forecast: Forecast, outcome: str, count: int = 1) -> str:
+    """The indicators whose reports moved this outcome's log-odds most, signed."""
+    ranked = sorted(forecast.contributions, key=lambda c: -abs(c.log_odds[outcome]))
+    return ", ".join(f"{c.indicator} {c.log_odds[outcome]:+.2f}" for c in ranked[:count])
+
+
+def _print_provenance(engine: Engine, runs: list[analysis.Run]) -> None:
+    """What a result needs to be reproduced: the model and each scenario's content hash."""
+    for one in runs:
+        warnings = []
+        if one.forecast.surprise:
+            warnings.append("surprise: these reports are unlikely under every outcome")
+        if one.forecast.pareto_k > PARETO_K_WARNING:
+            warnings.append(f"Pareto k {one.forecast.pareto_k:.2f}: unlike the reference cases")
+        flags = f"  [yellow]{'; '.join(warnings)}[/]" if warnings else ""
+        console.print(
+            f"{one.name}: sha256 {one.loaded.sha256[:16]}, as of {one.scenario.as_of}{flags}"
+        )
+    console.print(f"model {engine.artifact.id}; drivers: change in log-odds from the reports")
+
+
+def _print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _points(value: float) -> str:
+    """A change of probability in percentage points."""
+    return f"{value * 100:+.1f} pp"
+
+
+_SHORT = {"no_entry": "NE", "false_flag": "FF", "direct_invasion": "DI"}
+
+
+@app.command()
+@one_line_errors
+def compare(
+    a: Annotated[Path, typer.Argument(help="The scenario to start from.")],
+    b: Annotated[Path, typer.Argument(help="The scenario to compare with it.")],
+    artifact: ArtifactOption = DEFAULT_ARTIFACT,
+    as_json: JsonOption = False,
+) -> None:
+    """Two scenarios side by side, and what makes the difference: each report in one and not
+    the other, and each other change, with its effect alone on every outcome.
+
+    Example: forecast compare scenarios/baseline-2022-07-19.yaml
+    scenarios/mobilization-confirmed.yaml
+    """
+    engine = Engine.load(artifact)
+    result = analysis.compare(
+        engine, load_scenario(a, engine.catalog), load_scenario(b, engine.catalog)
+    )
+    if as_json:
+        _print_json(
             {
-                "scenario": loaded.name,
-                "scenario_sha256": loaded.sha256,
-                "artifact_id": engine.artifact.id,
-                "as_of": loaded.scenario.as_of.isoformat(),
-                **forecast_record(forecast),
+                "a": _record(engine, result.a),
+                "b": _record(engine, result.b),
+                "change": result.total,
+                "differences": [
+                    {"kind": d.kind, "what": d.label, "effect": d.effect}
+                    for d in result.differences
+                ],
             }
         )
-        if not as_json:
-            _print_forecast(loaded.name, loaded.sha256, engine.artifact.id, forecast)
+        return
+    side = Table(title=f"A: {result.a.name}  vs  B: {result.b.name}", title_justify="left")
+    for column in ("outcome", "A", "B", "B - A"):
+        side.add_column(column)
+    for outcome in OUTCOMES:
+        before, after = result.a.forecast.mean(outcome), result.b.forecast.mean(outcome)
+        side.add_row(outcome, f"{before:.1%}", f"{after:.1%}", _points(after - before))
+    console.print(side)
+    why = Table(title="What makes the difference (each change alone, from A)", title_justify="left")
+    for column in ("change", *OUTCOMES):
+        why.add_column(column)
+    for difference in result.differences:
+        label = {"added": "+ ", "removed": "- "}.get(difference.kind, "") + difference.label
+        why.add_row(label, *(_points(difference.effect[o]) for o in OUTCOMES))
+    if not result.differences:
+        why.add_row("(none: same reports, date and overrides)", *("" for _ in OUTCOMES))
+    console.print(why)
+    _print_provenance(engine, [result.a, result.b])
+
+
+@app.command()
+@one_line_errors
+def sensitivity(
+    file: Annotated[Path, typer.Argument(help="Scenario file.")],
+    grade: Annotated[
+        Grade, typer.Option(help="Admiralty grade of the hypothetical reports.")
+    ] = "B",
+    artifact: ArtifactOption = DEFAULT_ARTIFACT,
+    as_json: JsonOption = False,
+) -> None:
+    """How the forecast moves if each indicator were reported present or absent: what to
+    collect next (unreported indicators ranked by value of information), and how it moves
+    under each of the scenario's overrides alone.
+
+    Example: forecast sensitivity scenarios/no-evidence.yaml --grade A
+    """
+    engine = Engine.load(artifact)
+    result = analysis.sensitivity(engine, load_scenario(file, engine.catalog), grade)
     if as_json:
-        json.dump(results if len(results) > 1 else results[0], sys.stdout, indent=2)
-        sys.stdout.write("\n")
-
-
-def _print_forecast(name: str, sha256: str, artifact_id: str, forecast: Forecast) -> None:
-    console.print(
-        f"[bold]{name}[/]  scenario sha256 {sha256[:12]}, model {artifact_id}", soft_wrap=True
+        _print_json(
+            {
+                **_record(engine, result.run),
+                "grade": grade,
+                "if_reported": [dataclasses.asdict(row) for row in result.if_reported],
+                "overrides": [dataclasses.asdict(shift) for shift in result.overrides],
+            }
+        )
+        return
+    now = analysis.probabilities(result.run.forecast)
+    table = Table(
+        title=f"{result.run.name}: one more report (grade {grade}), change from now",
+        title_justify="left",
     )
-    table = Table()
-    for column in ("outcome", "probability", "90% interval", "ICD-203"):
-        table.add_column(column)
-    for p in forecast.probabilities:
-        table.add_row(p.outcome, f"{p.mean:.1%}", f"{p.lower:.1%} - {p.upper:.1%}", icd203(p.mean))
+    table.add_column("indicator", no_wrap=True)
+    table.add_column("value (bits)", justify="right")
+    table.add_column("if present (pp)", no_wrap=True)
+    table.add_column("if absent (pp)", no_wrap=True)
+    short = " / ".join(f"{_SHORT[o]} {o}" for o in OUTCOMES)
+    table.caption = f"change of {short}, in percentage points"
+    for row in result.if_reported:
+        value = "reported" if row.bits is None else f"{row.bits:.3f}"
+        present = " / ".join(f"{(row.if_present[o] - now[o]) * 100:+.1f}" for o in OUTCOMES)
+        absent = " / ".join(f"{(row.if_absent[o] - now[o]) * 100:+.1f}" for o in OUTCOMES)
+        table.add_row(row.indicator, value, present, absent)
     console.print(table)
-    drivers = ", ".join(
-        f"{c.indicator} ({'+' if c.log_odds['direct_invasion'] >= 0 else ''}"
-        f"{c.log_odds['direct_invasion']:.2f})"
-        for c in forecast.contributions[:3]
-    )
-    if drivers:
-        console.print(f"Top drivers (log-odds of direct_invasion): {drivers}")
-    if forecast.surprise:
-        console.print("[bold yellow]Surprise:[/] these reports are unlikely under every outcome.")
-    console.print(
-        f"Pareto k {forecast.pareto_k:.2f}; effective draws {forecast.effective_draws:.0f}"
-    )
+    if result.overrides:
+        overrides = Table(title="Each override alone, change from none", title_justify="left")
+        for column in ("override", *OUTCOMES):
+            overrides.add_column(column)
+        for shift in result.overrides:
+            overrides.add_row(shift.label, *(_points(shift.effect[o]) for o in OUTCOMES))
+        console.print(overrides)
+    _print_provenance(engine, [result.run])
+
+
+@app.command()
+@one_line_errors
+def report(
+    files: Annotated[list[Path], typer.Argument(help="Scenario files.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],
+    fmt: Annotated[
+        Literal["html", "md"], typer.Option("--format", help="HTML (one file) or Markdown.")
+    ] = "html",
+    grade: Annotated[
+        Grade, typer.Option(help="Admiralty grade of the sensitivity's hypothetical reports.")
+    ] = "B",
+    artifact: ArtifactOption = DEFAULT_ARTIFACT,
+    as_json: JsonOption = False,
+) -> None:
+    """A report on scenario files, readable offline: probabilities with intervals, a tornado
+    chart of each scenario's drivers, its sensitivity and its evidence, with PNG plots.
+
+    Example: forecast report scenarios/*.yaml --out var/report
+    """
+    from models.report import step_count, write_report  # matplotlib: only for reports
+
+    engine = Engine.load(artifact)
+    loaded = [load_scenario(path, engine.catalog) for path in files]
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("analysing", total=len(loaded) + step_count(len(loaded)))
+        sensitivities = []
+        for scenario in loaded:
+            progress.update(task, description=f"analysing {scenario.name}")
+            sensitivities.append(analysis.sensitivity(engine, scenario, grade))
+            progress.advance(task)
+
+        def step(description: str) -> None:
+            progress.update(task, description=description, advance=1)
+
+        written = write_report(sensitivities, engine.catalog, engine.artifact.id, out, fmt, step)
+    if as_json:
+        _print_json(
+            {
+                "report": str(written),
+                "plots": sorted(str(path) for path in out.glob("*.png")),
+                "artifact_id": engine.artifact.id,
+                "scenarios": {one.name: one.sha256 for one in loaded},
+            }
+        )
+        return
+    console.print(f"Wrote {written} ({len(loaded)} scenarios, model {engine.artifact.id})")

@@ -61,7 +61,9 @@ class Overrides(Strict):
         """These overrides with `over`'s on top (a child scenario's over its parent's)."""
         return Overrides(
             likelihoods=self.likelihoods | over.likelihoods,
-            outcome_prior=over.outcome_prior or self.outcome_prior,
+            outcome_prior=(
+                self.outcome_prior if over.outcome_prior is None else over.outcome_prior
+            ),
         )
 
     def each(self) -> list[tuple[str, Overrides]]:
@@ -119,7 +121,7 @@ def parse_scenario(
 
 def load_scenario(path: Path, catalog: Catalog) -> LoadedScenario:
     """A scenario file; `extends` names a file in the same directory."""
-    return _resolve(_read(path), str(path), catalog, path.parent, path.stem, ())
+    return _resolve(_read(path), str(path), catalog, path.parent, path.stem, (path.stem,))
 
 
 def _read(path: Path) -> str:
@@ -130,24 +132,26 @@ def _read(path: Path) -> str:
 
 
 def _resolve(
-    text: str, source: str, catalog: Catalog, library: Path, name: str, seen: tuple[str, ...]
+    text: str, source: str, catalog: Catalog, library: Path, name: str, chain: tuple[str, ...]
 ) -> LoadedScenario:
+    """`chain`: the library files being resolved, outermost first (to detect loops)."""
     doc = parse_yaml(text, source, ScenarioError)
     scenario = validate(Scenario, doc, ScenarioError, _KEYS)
     _check(scenario, catalog, doc)
     sha256 = hashlib.sha256(text.encode()).hexdigest()
     if scenario.extends is None:
         return LoadedScenario(name, scenario, sha256)
-    parent = _parent(scenario, doc, catalog, library, (*seen, name))
+    parent = _parent(scenario.extends, doc, catalog, library, chain)
     parent_scenario = parent.scenario
-    if parent_scenario.as_of > scenario.as_of or parent_scenario.base_case != scenario.base_case:
-        reason = (
-            f"{parent.name} is about {parent_scenario.base_case} as of {parent_scenario.as_of}: "
-            "a scenario extends one of the same case and no later date"
-        )
+    if parent_scenario.base_case != scenario.base_case:
+        reason = f"{parent.name} is about {parent_scenario.base_case}, not {scenario.base_case}"
         raise fail(doc, ("extends",), reason, ScenarioError)
-    resolved = scenario.model_copy(
+    if parent_scenario.as_of > scenario.as_of:
+        reason = f"{parent.name} is as of {parent_scenario.as_of}, after {scenario.as_of}"
+        raise fail(doc, ("extends",), reason, ScenarioError)
+    resolved = scenario.model_copy(  # whole now: its parent's reports are in it
         update={
+            "extends": None,
             "reports": [*parent_scenario.reports, *scenario.reports],
             "overrides": parent_scenario.overrides.merged(scenario.overrides),
         }
@@ -157,20 +161,18 @@ def _resolve(
 
 
 def _parent(
-    scenario: Scenario, doc: YamlDocument, catalog: Catalog, library: Path, seen: tuple[str, ...]
+    name: str, doc: YamlDocument, catalog: Catalog, library: Path, chain: tuple[str, ...]
 ) -> LoadedScenario:
-    parent_name = scenario.extends or ""
-    if parent_name in seen or len(seen) > MAX_DEPTH:
-        chain = " -> ".join((*seen, parent_name))
-        raise fail(
-            doc, ("extends",), f"scenarios extend each other in a loop ({chain})", ScenarioError
-        )
-    path = library / f"{parent_name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in library.glob("*.yaml"))
-        reason = f"no scenario {parent_name!r} in {library}{did_you_mean(parent_name, known)}"
+    if name in chain or len(chain) > MAX_DEPTH:
+        loop = " -> ".join((*chain, name))
+        reason = f"scenarios extend each other in a loop ({loop})"
         raise fail(doc, ("extends",), reason, ScenarioError)
-    return _resolve(_read(path), str(path), catalog, library, parent_name, seen)
+    path = library / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in library.glob("*.yaml") if p.stem not in chain)
+        reason = f"no scenario {name!r} in {library.name}/{did_you_mean(name, known)}"
+        raise fail(doc, ("extends",), reason, ScenarioError)
+    return _resolve(_read(path), str(path), catalog, library, name, (*chain, name))
 
 
 def _check(scenario: Scenario, catalog: Catalog, doc: YamlDocument) -> None:

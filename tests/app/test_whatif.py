@@ -31,17 +31,44 @@ def test_hypothetical_reports_add_to_the_live_ones_and_store_nothing(client: Tes
     assert client.get(f"{FORECAST}/history").json() == history_before
 
 
+OVERRIDES = """
+version: 1
+title: The baseline, were pretext claims no sign of anything and the outcomes equally likely
+extends: baseline-2022-07-19
+base_case: belarus-ukraine-2022
+as_of: 2022-07-19
+horizon_days: 90
+overrides:
+  likelihoods:
+    pretext_claims: {no_entry: 0.5, false_flag: 0.5, direct_invasion: 0.5}
+  outcome_prior: {no_entry: 0.34, false_flag: 0.33, direct_invasion: 0.33}
+"""
+
+
+def scenario_files() -> list[Path]:
+    return sorted((ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", [p.stem for p in scenario_files()] + ["with-overrides"])
 def test_a_scenario_gives_the_same_numbers_as_forecast_run(
-    client: TestClient, artifact_path: Path
+    client: TestClient, artifact_path: Path, tmp_path: Path, name: str
 ) -> None:
-    answer = client.post(WHAT_IF, json={"scenario": BASELINE.read_text()}).json()
-    run = CliRunner().invoke(
-        cli, ["run", str(BASELINE), "--json", "--artifact", str(artifact_path)]
-    )
-    expected = json.loads(run.stdout)
-    assert answer["probabilities"] == expected["probabilities"]
-    assert answer["contributions"] == expected["contributions"]
-    assert answer["as_of"] == "2022-07-19" and answer["reports_used"] == 17
+    """One truth: the service and the CLI, given one scenario, give the same numbers and name
+    the same scenario hash (the overrides one extends the baseline: a copy of the library is
+    beside it, so both resolve `extends` to the same file)."""
+    for shipped in scenario_files():
+        (tmp_path / shipped.name).write_text(shipped.read_text())
+    path = tmp_path / f"{name}.yaml"
+    if name == "with-overrides":
+        path.write_text(OVERRIDES)
+    answer = client.post(WHAT_IF, json={"scenario": path.read_text()})
+    assert answer.status_code == 200, answer.text
+    run = CliRunner().invoke(cli, ["run", str(path), "--json", "--artifact", str(artifact_path)])
+    expected, served = json.loads(run.stdout), answer.json()
+    for key in ("probabilities", "contributions", "value_of_information", "as_of", "pareto_k"):
+        assert served[key] == expected[key], key
+    assert served["scenario_sha256"] == expected["scenario_sha256"]
+    assert served["artifact_id"] == expected["artifact_id"]
 
 
 @pytest.mark.parametrize(
@@ -51,6 +78,7 @@ def test_a_scenario_gives_the_same_numbers_as_forecast_run(
         ({"scenario": BASELINE.read_text().replace("grade: C\n", "grade: Q\n", 1)}, "grade"),
         ({"reports": [report(indicator="pretext_claim")]}, "did you mean 'pretext_claims'"),
         ({"reports": [report()], "scenario": BASELINE.read_text()}, "not both"),
+        ({"scenario": BASELINE.read_text().replace("case: bel", "case: x-bel")}, "is about case"),
         ({"colour": "red"}, "colour"),
     ],
 )

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -78,6 +79,110 @@ def test_subprocess_run_matches_the_runner(artifact_path: Path) -> None:
 
 
 def test_help_shows_examples() -> None:
-    for command in ("run", "fit"):
+    for command in ("run", "compare", "sensitivity", "report", "fit"):
         result = runner.invoke(app, [command, "--help"])
-        assert result.exit_code == 0 and "Example: forecast" in result.output
+        assert result.exit_code == 0 and "Example" in result.output and "forecast " in result.output
+
+
+def invoke_json(artifact_path: Path, *arguments: str) -> Any:
+    result = runner.invoke(app, [*arguments, "--json", "--artifact", str(artifact_path)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+NO_EVIDENCE = ROOT / "scenarios" / "no-evidence.yaml"
+
+
+def test_run_puts_several_scenarios_in_one_table(artifact_path: Path) -> None:
+    files = [str(BASELINE), str(NO_EVIDENCE)]
+    result = runner.invoke(app, ["run", *files, "--artifact", str(artifact_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("Forecasts (model m-") == 1
+    assert "baseline-2022-07-19" in result.output and "no-evidence" in result.output
+    records = invoke_json(artifact_path, "run", *files)
+    assert [r["scenario"] for r in records] == ["baseline-2022-07-19", "no-evidence"]
+
+
+def confirmed(directory: Path) -> Path:
+    """The baseline plus one reliable report of covert mobilization, a week later."""
+    (directory / BASELINE.name).write_text(BASELINE.read_text())
+    path = directory / "confirmed.yaml"
+    path.write_text(
+        "version: 1\ntitle: Mobilization confirmed\nextends: baseline-2022-07-19\n"
+        "base_case: belarus-ukraine-2022\nas_of: 2022-07-26\nhorizon_days: 90\nreports:\n"
+        "  - {indicator: covert_mobilization, value: present, observed_on: 2022-07-25,\n"
+        "     source: Allied intelligence, grade: A}\n"
+    )
+    return path
+
+
+def test_compare_names_what_makes_the_difference(tmp_path: Path, artifact_path: Path) -> None:
+    later = confirmed(tmp_path)
+    result = invoke_json(artifact_path, "compare", str(BASELINE), str(later))
+    a, b = result["a"]["probabilities"], result["b"]["probabilities"]
+    for before, after in zip(a, b, strict=True):
+        assert result["change"][before["outcome"]] == pytest.approx(after["mean"] - before["mean"])
+    kinds = {d["kind"]: d for d in result["differences"]}
+    assert set(kinds) == {"added", "date"}
+    assert "covert_mobilization present (A, 2022-07-25" in kinds["added"]["what"]
+    # The catalog makes covert mobilization far likelier before an invasion than otherwise.
+    assert kinds["added"]["effect"]["direct_invasion"] > 0.02
+    back = invoke_json(artifact_path, "compare", str(later), str(BASELINE))
+    assert [d["kind"] for d in back["differences"] if d["kind"] != "date"] == ["removed"]
+
+
+def test_sensitivity_ranks_unreported_indicators_by_value(artifact_path: Path) -> None:
+    rows = invoke_json(artifact_path, "sensitivity", str(NO_EVIDENCE))["if_reported"]
+    assert len(rows) == len(record_indicators())
+    bits = [row["bits"] for row in rows]
+    assert bits == sorted(bits, reverse=True) and bits[-1] >= 0 and bits[0] > 0
+    top = rows[0]
+    assert (top["if_present"]["direct_invasion"] - top["if_absent"]["direct_invasion"]) != 0
+    baseline = invoke_json(artifact_path, "sensitivity", str(BASELINE))["if_reported"]
+    assert all(row["bits"] is None for row in baseline)  # the article reports every indicator
+
+
+def test_sensitivity_moves_under_each_override(tmp_path: Path, artifact_path: Path) -> None:
+    path = confirmed(tmp_path)
+    path.write_text(
+        path.read_text()
+        + "overrides:\n  likelihoods:\n"
+        + "    covert_mobilization: {no_entry: 0.5, false_flag: 0.5, direct_invasion: 0.5}\n"
+        + "  outcome_prior: {no_entry: 0.8, false_flag: 0.1, direct_invasion: 0.1}\n"
+    )
+    shifts = invoke_json(artifact_path, "sensitivity", str(path))["overrides"]
+    labels = [shift["label"] for shift in shifts]
+    assert labels == ["likelihood of covert_mobilization", "outcome prior"]
+    # An uninformative likelihood removes the confirmed mobilization's push towards invasion.
+    assert shifts[0]["effect"]["direct_invasion"] < -0.02
+    assert shifts[1]["effect"]["no_entry"] > 0.1
+
+
+def test_report_writes_an_offline_page_with_plots(tmp_path: Path, artifact_path: Path) -> None:
+    out = tmp_path / "report"
+    written = invoke_json(
+        artifact_path, "report", str(BASELINE), str(NO_EVIDENCE), "--out", str(out)
+    )
+    page = Path(written["report"])
+    assert page == out / "index.html" and page.is_file()
+    assert {Path(plot).name for plot in written["plots"]} >= {
+        "probabilities.png",
+        "contributions-no-evidence.png",
+        "sensitivity-baseline-2022-07-19.png",
+    }
+    assert written["scenarios"]["no-evidence"] in page.read_text(encoding="utf-8")
+    markdown = runner.invoke(
+        app,
+        [
+            "report",
+            str(BASELINE),
+            "--out",
+            str(out),
+            "--format",
+            "md",
+            "--artifact",
+            str(artifact_path),
+        ],
+    )
+    assert markdown.exit_code == 0, markdown.output
+    assert (out / "report.md").is_file() and "Wrote" in markdown.stdout

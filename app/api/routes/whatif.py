@@ -23,6 +23,9 @@ def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep
             raise EvidenceError("body.reports", "give reports or a scenario, not both")
         loaded = parse_scenario(body.scenario, "body.scenario", engine.catalog)
         scenario = loaded.scenario
+        if scenario.base_case != case_id:
+            reason = f"the scenario is about case {scenario.base_case!r}, not {case_id!r}"
+            raise EvidenceError("body.scenario: base_case", reason)
         known = Known(scenario.reports, scenario.as_of)
         forecast = engine.run(scenario)  # as `forecast run` does: one truth
         used = len(scenario.reports)

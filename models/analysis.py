@@ -1,0 +1,196 @@
+"""What the analysts' commands compute beyond one forecast: how two scenarios differ and why,
+and how a scenario's forecast moves with what is not known yet or not certain in the model."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from models.catalog import OUTCOMES
+from models.engine import NO_OVERRIDES, Engine
+from models.predict import Forecast
+from models.scenario import Grade, LoadedScenario, ReportEntry, Scenario
+
+type Probabilities = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A scenario and its forecast."""
+
+    loaded: LoadedScenario
+    forecast: Forecast
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.loaded.scenario
+
+
+def run(engine: Engine, loaded: LoadedScenario) -> Run:
+    return Run(loaded, engine.run(loaded.scenario))
+
+
+def probabilities(forecast: Forecast) -> Probabilities:
+    return {p.outcome: p.mean for p in forecast.probabilities}
+
+
+def change(after: Forecast, before: Forecast) -> Probabilities:
+    """Each outcome's probability after minus before."""
+    return {outcome: after.mean(outcome) - before.mean(outcome) for outcome in OUTCOMES}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way scenario B differs from A, and its effect alone on each outcome's probability."""
+
+    kind: Literal["added", "removed", "date", "overrides"]
+    label: str
+    effect: Probabilities
+    report: ReportEntry | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Run
+    b: Run
+    differences: tuple[Difference, ...]  # largest effect first
+
+    @property
+    def total(self) -> Probabilities:
+        return change(self.b.forecast, self.a.forecast)
+
+
+def compare(engine: Engine, a: LoadedScenario, b: LoadedScenario) -> Comparison:
+    """A and B side by side, with each difference's marginal effect: reports in B only added
+    to A (and reports in A only taken out), one at a time, on the later of the two dates with
+    A's overrides; the change of date alone (reports age); the change of overrides alone.
+    Effects interact, so they need not add up to the total."""
+    first, second = run(engine, a), run(engine, b)
+    later = max(a.scenario.as_of, b.scenario.as_of)
+    start = a.scenario.model_copy(update={"as_of": later})
+    reference = engine.run(start)
+    differences = []
+    if a.scenario.as_of < later:  # A's reports aged to B's date
+        label = f"as of {later} instead of {a.scenario.as_of} (reports age)"
+        differences.append(Difference("date", label, change(reference, first.forecast)))
+    elif b.scenario.as_of < later:  # B's reports seen younger, on its earlier date
+        aged = engine.run(b.scenario.model_copy(update={"as_of": later}))
+        label = f"as of {b.scenario.as_of} instead of {later} (reports younger)"
+        differences.append(Difference("date", label, change(second.forecast, aged)))
+    if a.scenario.overrides != b.scenario.overrides:
+        effect = change(second.forecast, engine.run(b.scenario, a.scenario.overrides))
+        differences.append(Difference("overrides", "B's overrides instead of A's", effect))
+    only_a, only_b = _multiset_difference(a.scenario.reports, b.scenario.reports)
+    for report in only_b:
+        effect = change(engine.run(_with_reports(start, report, adding=True)), reference)
+        differences.append(Difference("added", describe(report), effect, report))
+    for report in only_a:
+        effect = change(engine.run(_with_reports(start, report, adding=False)), reference)
+        differences.append(Difference("removed", describe(report), effect, report))
+    differences.sort(key=lambda d: -max(abs(v) for v in d.effect.values()))
+    return Comparison(first, second, tuple(differences))
+
+
+def _multiset_difference(
+    a: Sequence[ReportEntry], b: Sequence[ReportEntry]
+) -> tuple[list[ReportEntry], list[ReportEntry]]:
+    """Reports in A and not B, and in B and not A (a report repeated counts each time)."""
+    in_a, in_b = Counter(a), Counter(b)
+    return list((in_a - in_b).elements()), list((in_b - in_a).elements())
+
+
+def _with_reports(scenario: Scenario, report: ReportEntry, adding: bool) -> Scenario:
+    reports = list(scenario.reports)
+    if adding:
+        reports.append(report)
+    else:
+        reports.remove(report)
+    return scenario.model_copy(update={"reports": reports})
+
+
+def describe(report: ReportEntry) -> str:
+    """`covert_mobilization present (B, 2022-07-25, source)`."""
+    value = {1.0: "present", 0.0: "absent"}.get(report.value, f"{report.value:.0%} likely")
+    return f"{report.indicator} {value} ({report.grade}, {report.observed_on}, {report.source})"
+
+
+@dataclass(frozen=True)
+class IfReported:
+    """One more report on an indicator: the forecast if it said present, or absent. For an
+    indicator without reports, also what learning its state is worth (value of information)."""
+
+    indicator: str
+    bits: float | None  # expected entropy reduction; None: the scenario already reports it
+    p_present: float | None  # probability that the indicator is present; None: reported
+    if_present: Probabilities
+    if_absent: Probabilities
+
+    @property
+    def swing(self) -> float:
+        """The largest change of an outcome's probability between the two reports."""
+        return max(abs(self.if_present[k] - self.if_absent[k]) for k in self.if_present)
+
+
+@dataclass(frozen=True)
+class OverrideShift:
+    """The forecast under one of the scenario's overrides alone, against none."""
+
+    label: str
+    probabilities: Probabilities
+    effect: Probabilities
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    run: Run
+    grade: Grade
+    if_reported: tuple[IfReported, ...]  # most valuable first
+    overrides: tuple[OverrideShift, ...]
+
+
+def sensitivity(engine: Engine, loaded: LoadedScenario, grade: Grade = "B") -> Sensitivity:
+    """How the forecast would move if each indicator were reported (present or absent, by a
+    source of `grade`, on the scenario's date): the unobserved ones first, ranked by value of
+    information (what to collect next), then the reported ones by how far one more report
+    would move it; and how the forecast moves under each of the scenario's overrides alone.
+
+    A further report on an indicator already reported is not ranked by value of information:
+    the model discounts reports that repeat a group's (correlated) evidence, so its effect is
+    not a Bayesian update on one more independent observation."""
+    base = run(engine, loaded)
+    scenario = loaded.scenario
+    value = {row.indicator: row for row in base.forecast.value_of_information}
+    rows = []
+    for indicator in engine.catalog.ids:
+        present, absent = (
+            probabilities(engine.run(_with_report(scenario, indicator, state, grade)))
+            for state in (1.0, 0.0)
+        )
+        known = value.get(indicator)
+        bits, p = (known.bits, known.p_present) if known else (None, None)
+        rows.append(IfReported(indicator, bits, p, present, absent))
+    rows.sort(key=lambda row: (row.bits is None, -(row.bits or row.swing)))
+    unchanged = engine.run(scenario, NO_OVERRIDES)
+    shifts = tuple(
+        OverrideShift(label, probabilities(moved), change(moved, unchanged))
+        for label, alone in scenario.overrides.each()
+        for moved in (engine.run(scenario, alone),)
+    )
+    return Sensitivity(base, grade, tuple(rows), shifts)
+
+
+def _with_report(scenario: Scenario, indicator: str, value: float, grade: Grade) -> Scenario:
+    report = ReportEntry(
+        indicator=indicator,
+        value=value,
+        observed_on=scenario.as_of,
+        source="hypothetical report (sensitivity)",
+        grade=grade,
+    )
+    return _with_reports(scenario, report, adding=True)
