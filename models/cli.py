@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -41,16 +42,18 @@ ArtifactOption = Annotated[
 ]
 CatalogOption = Annotated[Path, typer.Option("--catalog", help="Indicator catalog file.")]
 ReferenceOption = Annotated[Path, typer.Option("--reference", help="Reference cases file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 def one_line_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
-    """Domain errors become one clear line on stderr and exit code 2."""
+    """Domain errors, and files that cannot be written, become one clear line on stderr and
+    exit code 2."""
 
     @wraps(command)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except ForecastError as exc:
+        except (ForecastError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)  # plain: never wrapped, never styled
             raise typer.Exit(2) from None
 
@@ -68,6 +71,7 @@ def fit(
     chains: Annotated[int, typer.Option(min=2, help="Chains (r-hat needs two or more).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20220719,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Sample the model on the reference cases, check it, and write the artifact.
 
@@ -82,12 +86,16 @@ def fit(
         typer.echo(f"Fitting on {reference.size} reference cases (compiling first) ...", err=True)
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
     result, _ = fit_model(catalog, reference, settings, progress=not quiet)
-    _print_fit(result.meta)
+    if as_json:
+        _print_json({"artifact": str(artifact), **result.meta})
+    else:
+        _print_fit(result.meta)
     if not result.meta["diagnostics"]["passed"]:
         typer.echo("error: diagnostics failed; the artifact was not written", err=True)
         raise typer.Exit(1)
     save_artifact(result, artifact)
-    console.print(f"Wrote {artifact} ({result.id})")
+    if not as_json:
+        console.print(f"Wrote {artifact} ({result.id})")
 
 
 def _print_fit(meta: dict[str, Any]) -> None:
@@ -109,9 +117,6 @@ def _print_fit(meta: dict[str, Any]) -> None:
         table.add_row(name, *(f"{scores[key]:.3f}" for key in ("brier", "log", "rps")))
     console.print(table)
     console.print(f"Fit took {meta['fit_seconds']:.1f} s; max Pareto k {loo['max_pareto_k']:.2f}")
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
 
 @app.command()
@@ -241,7 +246,7 @@ def compare(
         why.add_column(column)
     for difference in result.differences:
         label = {"added": "+ ", "removed": "- "}.get(difference.kind, "") + difference.label
-        why.add_row(label, *(_points(difference.effect[o]) for o in OUTCOMES))
+        why.add_row(escape(label), *(_points(difference.effect[o]) for o in OUTCOMES))
     if not result.differences:
         why.add_row("(none: same reports, date and overrides)", *("" for _ in OUTCOMES))
     console.print(why)
@@ -326,7 +331,11 @@ def report(
 
     engine = Engine.load(artifact)
     loaded = [load_scenario(path, engine.catalog) for path in files]
-    with Progress(transient=True, console=Console(stderr=True)) as progress:
+    out.mkdir(parents=True, exist_ok=True)  # before the long work: a bad --out fails at once
+    progress_console = Console(stderr=True)
+    with Progress(
+        transient=True, console=progress_console, disable=not progress_console.is_terminal
+    ) as progress:
         task = progress.add_task("analysing", total=len(loaded) + step_count(len(loaded)))
         sensitivities = []
         for scenario in loaded:
@@ -349,3 +358,56 @@ def report(
         )
         return
     console.print(f"Wrote {written} ({len(loaded)} scenarios, model {engine.artifact.id})")
+
+
+@app.command()
+@one_line_errors
+def diagnose(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write rank and trace plots (PNG) here.")
+    ] = None,
+    rows: Annotated[int, typer.Option(min=1, help="Parameters shown, worst r-hat first.")] = 12,
+    artifact: ArtifactOption = DEFAULT_ARTIFACT,
+    as_json: JsonOption = False,
+) -> None:
+    """The artifact's provenance and its sampler's health: the ArviZ summary of every parameter
+    (r-hat, effective sample sizes, 90% interval) and, with --out, rank and trace plots.
+
+    Example: forecast diagnose --out var/diagnostics
+    """
+    from models import diagnose as diagnostics  # arviz and matplotlib: only here
+
+    engine = Engine.load(artifact)
+    table = diagnostics.summary(engine.artifact, engine.catalog)
+    plots: list[Path] = []
+    if out is not None:
+        with console.status("plotting rank and trace plots (about 15 s) ..."):
+            plots = diagnostics.write_plots(engine.artifact, engine.catalog, out)
+    facts = diagnostics.provenance(engine.artifact)
+    if as_json:
+        records = table.reset_index(names="parameter").to_dict(orient="records")
+        _print_json({**facts, "summary": records, "plots": [str(path) for path in plots]})
+        return
+    about = Table(title=f"Model {engine.artifact.id}", title_justify="left", show_header=False)
+    for key, value in facts.items():
+        about.add_row(key, str(value))
+    console.print(about)
+    worst = table.sort_values("r_hat", ascending=False).head(rows)
+    summary = Table(
+        title=f"Worst {len(worst)} of {len(table)} parameters by r-hat", title_justify="left"
+    )
+    summary.add_column("parameter", no_wrap=True)
+    for column in ("mean", "90% interval", "r-hat", "ESS bulk", "ESS tail"):
+        summary.add_column(column)
+    for name, row in worst.iterrows():
+        summary.add_row(
+            escape(str(name)),  # `theta[a, b]` is not markup
+            f"{row['mean']:.3f}",
+            f"{row['eti90_lb']:.3f} - {row['eti90_ub']:.3f}",
+            f"{row['r_hat']:.4f}",
+            f"{row['ess_bulk']:.0f}",
+            f"{row['ess_tail']:.0f}",
+        )
+    console.print(summary)
+    for path in plots:
+        console.print(f"Wrote {path}")

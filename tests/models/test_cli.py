@@ -79,7 +79,7 @@ def test_subprocess_run_matches_the_runner(artifact_path: Path) -> None:
 
 
 def test_help_shows_examples() -> None:
-    for command in ("run", "compare", "sensitivity", "report", "fit"):
+    for command in ("run", "compare", "sensitivity", "report", "fit", "diagnose"):
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0 and "Example" in result.output and "forecast " in result.output
 
@@ -186,3 +186,39 @@ def test_report_writes_an_offline_page_with_plots(tmp_path: Path, artifact_path:
     )
     assert markdown.exit_code == 0, markdown.output
     assert (out / "report.md").is_file() and "Wrote" in markdown.stdout
+
+
+@pytest.mark.slow
+def test_fit_writes_an_artifact_and_reports_it_as_json(tmp_path: Path) -> None:
+    artifact = tmp_path / "posterior.npz"
+    result = runner.invoke(
+        app, ["fit", "--chains", "2", "--quiet", "--json", "--artifact", str(artifact)]
+    )
+    assert result.exit_code == 0, result.output
+    meta = json.loads(result.stdout)
+    assert meta["artifact"] == str(artifact) and artifact.is_file()
+    assert meta["sampler"]["chains"] == 2 and meta["diagnostics"]["passed"]
+    ran = invoke_json(artifact, "run", str(BASELINE))
+    assert ran["artifact_id"] == meta["artifact_id"]
+
+
+def test_unwritable_output_is_one_line(tmp_path: Path, artifact_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    result = runner.invoke(
+        app, ["report", str(BASELINE), "--out", str(blocked), "--artifact", str(artifact_path)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+
+
+def test_diagnose_summarises_every_parameter(artifact_path: Path) -> None:
+    facts = invoke_json(artifact_path, "diagnose")
+    assert facts["artifact_id"].startswith("m-") and facts["plots"] == []
+    rows = {row["parameter"]: row for row in facts["summary"]}
+    assert len(rows) == len(OUTCOMES) * (1 + len(record_indicators()))
+    assert max(row["r_hat"] for row in rows.values()) < 1.01  # the fit passed its diagnostics
+    shown = runner.invoke(app, ["diagnose", "--rows", "3", "--artifact", str(artifact_path)])
+    assert (
+        shown.exit_code == 0 and "theta[" in shown.stdout and facts["artifact_id"] in shown.stdout
+    )
