@@ -43,6 +43,9 @@ ArtifactOption = Annotated[
 CatalogOption = Annotated[Path, typer.Option("--catalog", help="Indicator catalog file.")]
 ReferenceOption = Annotated[Path, typer.Option("--reference", help="Reference cases file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+GradeOption = Annotated[
+    Grade, typer.Option(help="Admiralty grade of the sensitivity's hypothetical reports.")
+]
 
 
 def one_line_errors[**P, R](command: Callable[P, R]) -> Callable[P, R]:
@@ -257,9 +260,7 @@ def compare(
 @one_line_errors
 def sensitivity(
     file: Annotated[Path, typer.Argument(help="Scenario file.")],
-    grade: Annotated[
-        Grade, typer.Option(help="Admiralty grade of the hypothetical reports.")
-    ] = "B",
+    grade: GradeOption = "B",
     artifact: ArtifactOption = DEFAULT_ARTIFACT,
     as_json: JsonOption = False,
 ) -> None:
@@ -316,9 +317,7 @@ def report(
     fmt: Annotated[
         Literal["html", "md"], typer.Option("--format", help="HTML (one file) or Markdown.")
     ] = "html",
-    grade: Annotated[
-        Grade, typer.Option(help="Admiralty grade of the sensitivity's hypothetical reports.")
-    ] = "B",
+    grade: GradeOption = "B",
     artifact: ArtifactOption = DEFAULT_ARTIFACT,
     as_json: JsonOption = False,
 ) -> None:
