@@ -9,13 +9,29 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import sessionmaker
 
 from app.api.deps import ReaderDep
-from app.api.routes import cases, forecast, health, indicators, model, reports, whatif
+from app.api.routes import (
+    cases,
+    dashboard,
+    events,
+    forecast,
+    health,
+    indicators,
+    metrics,
+    model,
+    reports,
+    whatif,
+)
+from app.api.routes.forecast import current
 from app.errors import install_error_handlers
+from app.events import ForecastEvents
+from app.forecasting import today
 from app.limits import BodyLimits
 from app.live import LocalPolls
+from app.metrics import RequestMetrics
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
 from app.writer import ReportWriter
@@ -58,8 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         except ArtifactError as exc:
             app.state.engine_error = str(exc)
+        app.state.events = ForecastEvents(
+            lambda case_id: current(app.state, app.state.engine, case_id, today())
+        )
         settle_heap()
         yield
+        await app.state.events.close()
         app.state.writer.close()
         if app.state.local_polls is not None:
             app.state.local_polls.close()
@@ -72,9 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = CollectorRegistry()
     install_error_handlers(app)
     app.add_middleware(BodyLimits)
+    app.add_middleware(RequestMetrics, registry=app.state.metrics)  # outermost: sees all
     app.include_router(health.router)
-    for module in (indicators, model, cases, reports, forecast, whatif):
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.assets, name="static")
+    for module in (indicators, model, cases, reports, forecast, whatif, events, metrics):
         app.include_router(module.router, dependencies=[ReaderDep])
     return app

@@ -21,6 +21,7 @@ from models.errors import ArtifactError
 from models.reference import load_reference
 
 TOKEN_FILE = Path("var/write-token")
+SHUTDOWN_GRACE_SECONDS = 5
 
 
 def ensure_artifact(settings: Settings, catalog: Catalog) -> None:
@@ -72,7 +73,14 @@ def main() -> None:
     get_settings.cache_clear()
     print(f"Serving on http://{settings.host}:{settings.port}  (API docs at /docs)")
     print(f"Write token: {token}  (send as: Authorization: Bearer <token>)", flush=True)
-    uvicorn.run("app.main:create_app", factory=True, host=settings.host, port=settings.port)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        # Open event streams (dashboards) would otherwise hold a shutdown until they close.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[s
         "ESC_WRITE_TOKEN": TOKEN,
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
+    command += ["--timeout-graceful-shutdown", "5"]  # an open event stream must not hold it
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
         env=env,

@@ -8,6 +8,7 @@ import io
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from app import live
 from app.api.deps import EngineDep, SessionDep
@@ -36,16 +37,17 @@ async def get_forecast(
             raise EvidenceError("query.as_of", f"{as_of} is in the future")
         served = await run_in_threadpool(_replay, request, engine, case_id, as_of)
     else:
-        served = await _current(request, engine, case_id, on)
+        served = await current(request.app.state, engine, case_id, on)
     headers = {"ETag": served.etag, "Cache-Control": CACHE_CONTROL}
     if served.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
     return Response(served.payload, media_type="application/json", headers=headers)
 
 
-async def _current(request: Request, engine: Engine, case_id: str, on: dt.date) -> Served:
-    """Today's forecast: the stored one, else brought up to date (off the event loop)."""
-    state, artifact_id = request.app.state, engine.artifact.id
+async def current(state: State, engine: Engine, case_id: str, on: dt.date) -> Served:
+    """Today's forecast: the stored one, else brought up to date (off the event loop). 404 for
+    an unknown case. What a poll, an event stream and a metrics scrape all serve."""
+    artifact_id = engine.artifact.id
     stored: Served | None
     if state.local_polls is not None:
         # One row by primary key from a local WAL database: microseconds that never wait for
@@ -56,11 +58,11 @@ async def _current(request: Request, engine: Engine, case_id: str, on: dt.date) 
         stored = await run_in_threadpool(live.stored, state.database, case_id, on, artifact_id)
     if stored is not None:
         return stored
-    return await run_in_threadpool(_refresh, request, engine, case_id, on)
+    return await run_in_threadpool(_refresh, state, engine, case_id, on)
 
 
-def _refresh(request: Request, engine: Engine, case_id: str, on: dt.date) -> Served:
-    with request.app.state.sessions() as session:
+def _refresh(state: State, engine: Engine, case_id: str, on: dt.date) -> Served:
+    with state.sessions() as session:
         return live.refresh(session, engine, case_id, on)
 
 

@@ -1,0 +1,22 @@
+"""The dashboard: one page and its assets, all in the repository (it works offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/", include_in_schema=False)
+async def dashboard() -> FileResponse:
+    """The page; it reads everything else from the API (and the token, if reads need one)."""
+    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+assets = StaticFiles(directory=STATIC, check_dir=False)

@@ -1,0 +1,34 @@
+"""A case's forecast as server-sent events: one on connecting, then one on every change."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import StreamingResponse
+
+from app.api.deps import EngineDep
+from app.api.routes.forecast import current
+from app.forecasting import today
+
+router = APIRouter(prefix="/v1/cases/{case_id}/events", tags=["events"])
+
+
+@router.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Forecast events"}},
+)
+async def forecast_events(
+    case_id: str,
+    request: Request,
+    engine: EngineDep,
+    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+) -> StreamingResponse:
+    """`event: forecast`, `id: <ETag>`, `data: <the forecast>`: the current forecast first
+    (unless `Last-Event-ID` is its ETag), then every new one, within a second of its being
+    stored by any worker or replica. Comment lines keep an idle stream open."""
+    await current(request.app.state, engine, case_id, today())  # 404 before streaming
+    stream = request.app.state.events.stream(case_id, last_event_id)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
