@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -116,23 +117,37 @@ def parse_scenario(
 ) -> LoadedScenario:
     """Validate scenario text against the catalog, resolving `extends` in `library`; errors
     name the source, line and key."""
-    return _resolve(text, source, catalog, library, name, ())
+    return _resolve(text, source, catalog, _Library(library, full_paths=False), name, ())
 
 
 def load_scenario(path: Path, catalog: Catalog) -> LoadedScenario:
     """A scenario file; `extends` names a file in the same directory."""
-    return _resolve(_read(path), str(path), catalog, path.parent, path.stem, (path.stem,))
+    library = _Library(path.parent, full_paths=True)
+    return _resolve(_read(path, str(path)), str(path), catalog, library, path.stem, (path.stem,))
 
 
-def _read(path: Path) -> str:
+@dataclass(frozen=True)
+class _Library:
+    """Where `extends` is resolved, and how its files are named in errors: in full for an
+    analyst's own files; by directory and name only for the service's library (an API answer
+    does not reveal where the server keeps it)."""
+
+    directory: Path
+    full_paths: bool
+
+    def shown(self, path: Path) -> str:
+        return str(path) if self.full_paths else f"{path.parent.name}/{path.name}"
+
+
+def _read(path: Path, shown: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ScenarioError(str(path), f"cannot read file ({exc.strerror})") from None
+        raise ScenarioError(shown, f"cannot read file ({exc.strerror})") from None
 
 
 def _resolve(
-    text: str, source: str, catalog: Catalog, library: Path, name: str, chain: tuple[str, ...]
+    text: str, source: str, catalog: Catalog, library: _Library, name: str, chain: tuple[str, ...]
 ) -> LoadedScenario:
     """`chain`: the library files being resolved, outermost first (to detect loops)."""
     doc = parse_yaml(text, source, ScenarioError)
@@ -161,18 +176,20 @@ def _resolve(
 
 
 def _parent(
-    name: str, doc: YamlDocument, catalog: Catalog, library: Path, chain: tuple[str, ...]
+    name: str, doc: YamlDocument, catalog: Catalog, library: _Library, chain: tuple[str, ...]
 ) -> LoadedScenario:
     if name in chain or len(chain) > MAX_DEPTH:
         loop = " -> ".join((*chain, name))
         reason = f"scenarios extend each other in a loop ({loop})"
         raise fail(doc, ("extends",), reason, ScenarioError)
-    path = library / f"{name}.yaml"
+    path = library.directory / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in library.glob("*.yaml") if p.stem not in chain)
-        reason = f"no scenario {name!r} in {library.name}/{did_you_mean(name, known)}"
+        known = sorted(p.stem for p in library.directory.glob("*.yaml") if p.stem not in chain)
+        hint = did_you_mean(name, known)
+        reason = f"no scenario {name!r} in {library.directory.name}/{hint}"
         raise fail(doc, ("extends",), reason, ScenarioError)
-    return _resolve(_read(path), str(path), catalog, library, name, (*chain, name))
+    shown = library.shown(path)
+    return _resolve(_read(path, shown), shown, catalog, library, name, (*chain, name))
 
 
 def _check(scenario: Scenario, catalog: Catalog, doc: YamlDocument) -> None:

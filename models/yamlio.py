@@ -122,8 +122,10 @@ def explain(detail: Any, known_keys: Iterable[str]) -> str:
     """A short reason for one pydantic error, with a suggestion for a misspelt key."""
     kind = detail["type"]
     if kind == "extra_forbidden":
-        key = str(detail["loc"][-1])
-        return f"unknown key {key!r}{did_you_mean(key, known_keys)}"
+        key, keys = str(detail["loc"][-1]), set(known_keys)
+        if key in keys:  # a real key, in the wrong place: a suggestion of itself is no help
+            return f"key {key!r} does not belong here"
+        return f"unknown key {key!r}{did_you_mean(key, keys)}"
     if kind == "missing":
         return "required key is missing"
     message = str(detail["msg"])

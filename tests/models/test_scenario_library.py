@@ -11,7 +11,7 @@ from models.catalog import Catalog
 from models.engine import Engine
 from models.errors import ScenarioError
 from models.predict import Forecast
-from models.scenario import Scenario, load_scenario
+from models.scenario import Scenario, load_scenario, parse_scenario
 
 from ..conftest import ROOT, line_of
 
@@ -175,3 +175,17 @@ def test_bad_extends_and_overrides_name_file_line_and_reason(
     path = tmp_path / f"{failing}.yaml"
     assert message.startswith(f"{path}:{line_of(path, fragment)}:"), message
     assert all(reason in message for reason in reasons), message
+
+
+def test_text_names_library_files_without_their_full_path(tmp_path: Path, catalog: Catalog) -> None:
+    """The what-if endpoint parses text against the server's library: its errors name a
+    library file by directory and name, not where the server keeps it."""
+    (tmp_path / "parent.yaml").write_text(HEAD + "as_of: 2022-07-19\ngrade: Q\n", encoding="utf-8")
+    text = HEAD + "extends: parent\nas_of: 2022-08-01\n"
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario(text, "body.scenario", catalog, library=tmp_path)
+    message = str(error.value)
+    assert message.startswith(
+        f"{tmp_path.name}/parent.yaml:6: grade: key 'grade' does not belong"
+    ), message
+    assert str(tmp_path) not in message
