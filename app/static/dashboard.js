@@ -317,6 +317,21 @@ function onHashChange() {
   }
 }
 
+/** Cases created since the page loaded appear when the picker is next focused. */
+async function refreshCases() {
+  let cases;
+  try {
+    cases = await readJson("/v1/cases");
+  } catch {
+    return; // the freshness line already reports a service that does not answer
+  }
+  const ids = (list) => list.map((c) => c.id).join("\n");
+  if (ids(cases) === ids(state.cases)) return;
+  state.cases = cases;
+  fillCasePicker();
+  if (state.caseId !== null) $("case-select").value = state.caseId;
+}
+
 function fillCasePicker() {
   const select = $("case-select");
   select.replaceChildren(...state.cases.map((c) => new Option(`${c.title} (${c.id})`, c.id)));
@@ -722,6 +737,13 @@ function renderClock() {
 function bindControls() {
   $("case-select").addEventListener("change", (event) => {
     location.hash = encodeURIComponent(event.target.value);
+  });
+  $("case-select").addEventListener("focus", refreshCases);
+  // A page left for another (kept in the back-forward cache) must not keep its event stream:
+  // browsers allow six connections to a server, and each cached page would hold one.
+  window.addEventListener("pagehide", stopStream);
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted && state.caseId !== null) startStream();
   });
   window.addEventListener("hashchange", onHashChange);
   // The skip link moves focus without touching the URL's hash, which names the case.
