@@ -22,6 +22,7 @@ from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.engine import Engine, forecast_record
 from models.errors import ForecastError
 from models.predict import Forecast
+from models.psis import RELIABLE_K
 from models.reference import DEFAULT_REFERENCE, load_reference
 from models.scenario import Grade, load_scenario
 from models.words import icd203
@@ -33,9 +34,6 @@ app = typer.Typer(
 )
 console = Console()
 
-PARETO_K_WARNING = 0.7
-"""Above this the draws' reweighting for the scenario is unreliable: the case is unlike the
-reference set (a refit with comparable cases is due)."""
 
 ArtifactOption = Annotated[
     Path, typer.Option("--artifact", envvar="ESC_ARTIFACT_PATH", help="Posterior artifact file.")
@@ -184,7 +182,7 @@ def _print_provenance(engine: Engine, runs: list[analysis.Run]) -> None:
         warnings = []
         if one.forecast.surprise:
             warnings.append("surprise: these reports are unlikely under every outcome")
-        if one.forecast.pareto_k > PARETO_K_WARNING:
+        if one.forecast.pareto_k > RELIABLE_K:
             warnings.append(f"Pareto k {one.forecast.pareto_k:.2f}: unlike the reference cases")
         flags = f"  [yellow]{'; '.join(warnings)}[/]" if warnings else ""
         console.print(

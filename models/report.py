@@ -24,6 +24,7 @@ import numpy as np
 from models.analysis import IfReported, OverrideShift, Run, Sensitivity, probabilities
 from models.catalog import OUTCOMES, Catalog
 from models.predict import OutcomeProbability
+from models.psis import RELIABLE_K
 from models.scenario import ReportEntry
 from models.words import icd203
 
@@ -56,8 +57,6 @@ CHROME_INCHES = 1.6
 MIN_ROWS = 3
 SENSITIVITY_ROWS = 10
 """Indicators in a sensitivity plot (its table lists all of them)."""
-WARNING_PARETO_K = 0.7
-"""Above this the importance weights behind a forecast are not to be trusted (PSIS)."""
 _LABEL_CHARACTERS = 30
 _PROBABILITIES_PNG = "probabilities.png"
 _STYLE: dict[RcKeyType, object] = {
@@ -416,9 +415,9 @@ def _warnings(run: Run) -> list[_Block]:
             "Surprise: these reports are unlikely under every outcome; the model may be "
             "missing what is going on."
         )
-    if forecast.pareto_k > WARNING_PARETO_K:  # inf when no tail could be fitted
+    if forecast.pareto_k > RELIABLE_K:  # inf when no tail could be fitted
         warnings.append(
-            f"Pareto k {forecast.pareto_k:.2f} > {WARNING_PARETO_K}: this case is unlike the "
+            f"Pareto k {forecast.pareto_k:.2f} > {RELIABLE_K}: this case is unlike the "
             "reference cases, and the reweighted draws behind its forecast are not to be trusted."
         )
     return [_Text(text, warning=True) for text in warnings]
