@@ -52,10 +52,13 @@ class ForecastEvents:
         self._current = current
         self._channels: dict[str, _Channel] = {}
 
-    async def stream(self, case_id: str, last_event_id: str | None) -> AsyncIterator[str]:
-        """The case's forecast events in the text/event-stream format: the current forecast
-        first (unless the client has it: `Last-Event-ID`), then one event per change."""
-        channel = await self._join(case_id)
+    async def stream(
+        self, case_id: str, now: Served, last_event_id: str | None
+    ) -> AsyncIterator[str]:
+        """The case's forecast events in the text/event-stream format: `now`, the forecast the
+        caller has just read (unless the client has it: `Last-Event-ID`), then one event per
+        change."""
+        channel = self._join(case_id, now)
         try:
             yield f"retry: {RETRY_MS}\n\n"
             sent = last_event_id
@@ -72,11 +75,9 @@ class ForecastEvents:
         finally:
             self._leave(case_id, channel)
 
-    async def _join(self, case_id: str) -> _Channel:
-        channel = self._channels.get(case_id)
-        if channel is None:
-            channel = _Channel(await self._current(case_id))  # 404 here, before streaming
-            channel = self._channels.setdefault(case_id, channel)
+    def _join(self, case_id: str, now: Served) -> _Channel:
+        # A case already watched keeps its watcher's latest: `now` may be older than that.
+        channel = self._channels.setdefault(case_id, _Channel(now))
         channel.streams += 1
         if channel.watcher is None:
             channel.watcher = asyncio.create_task(self._watch(case_id, channel))

@@ -28,7 +28,7 @@ async def forecast_events(
     """`event: forecast`, `id: <ETag>`, `data: <the forecast>`: the current forecast first
     (unless `Last-Event-ID` is its ETag), then every new one, within a second of its being
     stored by any worker or replica. Comment lines keep an idle stream open."""
-    await current(request.app.state, engine, case_id, today())  # 404 before streaming
-    stream = request.app.state.events.stream(case_id, last_event_id)
+    now = await current(request.app.state, engine, case_id, today())  # 404 before streaming
+    stream = request.app.state.events.stream(case_id, now, last_event_id)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
