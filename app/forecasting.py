@@ -14,8 +14,8 @@ from app.schemas import ForecastOut, ReportIn
 from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
-from models.evidence import Evidence, ReportLike, as_report, check_report, evidence_from_reports
-from models.predict import Forecast
+from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
+from models.predict import Forecast, Prior
 
 MAX_REPORT_AGE_DAYS = 20 * 365
 """Older observations are refused as absurd: no indicator persists that long."""
@@ -60,10 +60,18 @@ def combined_hash(start: str, added: Iterable[ReportLike], removed: Iterable[Rep
 EMPTY_HASH = f"{0:064x}"
 
 
-def evidence_hash(as_of: dt.date, reports_hash: str) -> str:
-    """sha256 of what a forecast depends on besides the model: the reports and the date (the
-    date matters: reports age)."""
-    return hashlib.sha256(f"{as_of.isoformat()}:{reports_hash}".encode()).hexdigest()
+def evidence_hash(as_of: dt.date, reports_hash: str, prior: Prior) -> str:
+    """sha256 of what a forecast depends on besides the model: the reports, the date (reports
+    age) and the outcome prior."""
+    return hashlib.sha256(
+        f"{as_of.isoformat()}:{reports_hash}:{prior_key(prior)}".encode()
+    ).hexdigest()
+
+
+def prior_key(prior: Prior) -> str:
+    """A prior as text, for hashes: its kind, whose it is, and its fixed values if any."""
+    fixed = "population" if prior.fixed is None else ",".join(map(repr, prior.fixed))
+    return f"{prior.kind}:{prior.source}:{fixed}"
 
 
 def etag(artifact_id: str, evidence: str) -> str:
@@ -73,10 +81,12 @@ def etag(artifact_id: str, evidence: str) -> str:
 
 @dataclass(frozen=True)
 class Known:
-    """The reports a forecast uses on a date, hashed once however often the hashes are read."""
+    """The reports a forecast uses on a date, under a prior, hashed once however often the
+    hashes are read."""
 
     reports: Sequence[ReportLike]
     as_of: dt.date
+    prior: Prior
 
     @cached_property
     def reports_hash(self) -> str:
@@ -84,10 +94,10 @@ class Known:
 
     @cached_property
     def evidence_hash(self) -> str:
-        return evidence_hash(self.as_of, self.reports_hash)
+        return evidence_hash(self.as_of, self.reports_hash, self.prior)
 
 
-def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> Known:
+def known_on(rows: Sequence[ReportRow], as_of: dt.date, prior: Prior) -> Known:
     """Reports as they stood at the end of `as_of`: received and observed by then, and not yet
     retracted. Replaying an earlier date therefore ignores what arrived later."""
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
@@ -98,28 +108,16 @@ def known_on(rows: Sequence[ReportRow], as_of: dt.date) -> Known:
         and row.observed_on <= as_of
         and (row.retracted_at is None or row.retracted_at >= end)
     ]
-    return Known(used, as_of)
+    return Known(used, as_of, prior)
 
 
 def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
-    """The forecast from exactly these reports on their date (stored, hypothetical or a
-    scenario's)."""
+    """The forecast from exactly these reports on their date, under their prior (stored,
+    hypothetical or a scenario's reports)."""
     reports = [as_report(report) for report in known.reports]
     evidence = evidence_from_reports(engine.catalog, reports, known.as_of)
-    return forecast_out(engine, case_id, evidence, known.as_of, known.evidence_hash, len(reports))
-
-
-def forecast_out(
-    engine: Engine,
-    case_id: str,
-    evidence: Evidence,
-    as_of: dt.date,
-    evidence_digest: str,
-    reports_used: int,
-) -> ForecastOut:
-    """The served form of the forecast from this evidence."""
-    forecast = engine.predictor.predict(evidence)
-    return served_form(engine, case_id, forecast, as_of, evidence_digest, reports_used)
+    forecast = engine.forecast(evidence, known.prior)
+    return served_form(engine, case_id, forecast, known.as_of, known.evidence_hash, len(reports))
 
 
 def served_form(

@@ -22,10 +22,10 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
-from app.forecasting import combined_hash, etag, evidence_hash, forecast_out, known_on
+from app.forecasting import combined_hash, etag, evidence_hash, known_on, prior_key, served_form
 from app.store import history
 from app.store import reports as store
-from app.store.cases import begin_writing, lock_case
+from app.store.cases import CaseHead, begin_writing, lock_case
 from app.store.tables import LiveForecastRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
@@ -93,8 +93,8 @@ def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Serv
     """Bring the case's live forecast up to date, in a transaction of its own (404 for an
     unknown case)."""
     begin_writing(session)
-    lock_case(session, case_id)
-    served = update(session, engine, case_id, on)
+    case = lock_case(session, case_id)
+    served = update(session, engine, case, on)
     session.commit()
     return served
 
@@ -102,15 +102,16 @@ def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Serv
 def update(
     session: Session,
     engine: Engine,
-    case_id: str,
+    case: CaseHead,
     on: dt.date,
     added: Sequence[ReportLike] = (),
     retracted: Sequence[ReportLike] = (),
 ) -> Served:
     """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
     already written: update the evidence sums, forecast, store, and add a history point if the
-    reports or the model changed. The caller commits. Core statements: a write's hot path."""
-    catalog = engine.catalog
+    reports, the prior or the model changed. The caller commits. Core statements: a write's
+    hot path."""
+    catalog, case_id, prior = engine.catalog, case.id, case.prior
     connection = session.connection()
     row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
     if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
@@ -122,11 +123,12 @@ def update(
         reports_hash = combined_hash(row.reports_hash, added, retracted)
         used = row.reports_used + len(added) - len(retracted)
     else:  # rebuilt exactly as a replay of today would be
-        known = known_on(store.list_reports(session, case_id), on)
+        known = known_on(store.list_reports(session, case_id), on, prior)
         present, absent = _log_likelihoods(engine, known.reports, on)
         reports_hash, used = known.reports_hash, len(known.reports)
-    digest = evidence_hash(on, reports_hash)
-    forecast = forecast_out(engine, case_id, evidence_from_logs(present, absent), on, digest, used)
+    digest = evidence_hash(on, reports_hash, prior)
+    predicted = engine.forecast(evidence_from_logs(present, absent), prior)
+    forecast = served_form(engine, case_id, predicted, on, digest, used)
     served = Served(etag(engine.artifact.id, digest), forecast.model_dump_json())
     values = {
         "evidence_on": on,
@@ -145,7 +147,7 @@ def update(
         connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})
     else:
         connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
-    history.record(connection, forecast, reports_hash)
+    history.record(connection, forecast, f"{reports_hash}:{prior_key(prior)}")
     return served
 
 

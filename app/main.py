@@ -37,6 +37,7 @@ from app.store.db import make_engine, migrate
 from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
+from models.predict import keep_freed_memory
 
 GC_YOUNG_THRESHOLD = 50_000
 """Allocations between collections of the youngest generation (Python's default: 700)."""
@@ -48,10 +49,13 @@ def settle_heap() -> None:
 
     Measured under 32 concurrent POSTs: the cyclic collector's pauses were the whole tail of
     the latency (p99 85 ms, p50 24 ms; after this p99 30 ms, p50 21 ms). Cycles still get
-    collected; a request allocates a few thousand objects, so a collection comes every ~10."""
+    collected; a request allocates a few thousand objects, so a collection comes every ~10.
+    And keep freed heap mapped (`models.predict.keep_freed_memory`): a forecast's arrays are
+    then not page-faulted back in on every request."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    keep_freed_memory()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -7,13 +7,26 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from models.catalog import Kind, OutcomeProbabilities
 from models.scenario import ReportEntry
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
+class PriorIn(BaseModel):
+    """An analyst's outcome prior for a case, in place of its kind's population prior; null
+    returns to the population prior."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    outcome_prior: OutcomeProbabilities | None
+
+
 class CaseIn(BaseModel):
-    """A case to watch: the state that may enter the war, its target and (if any) its patron."""
+    """A case to watch: the state that may enter the war, its target and (if any) its patron.
+    `kind` is join_war when a patron presses the state to join its war, start_war when the
+    state would act alone; it follows from the patron when left out. `outcome_prior` fixes the
+    case's prior (an analyst's judgement) in place of the kind's population prior."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -22,12 +35,15 @@ class CaseIn(BaseModel):
     state: Name
     target: Name
     patron: Name | None = None
+    kind: Kind | None = None
+    outcome_prior: OutcomeProbabilities | None = None
     horizon_days: Annotated[int, Field(gt=0, le=3650)] = 90
 
 
 class CaseOut(CaseIn):
     model_config = ConfigDict(from_attributes=True)
 
+    kind: Kind
     created_at: dt.datetime
 
 
@@ -74,8 +90,27 @@ class InformationOut(BaseModel):
     if_absent: dict[str, float]
 
 
+class PriorOut(BaseModel):
+    """The prior a forecast used: the case kind's population prior (with its pseudo-counts) or
+    an analyst's fixed one (`source`: catalog, case or scenario)."""
+
+    kind: str
+    source: str
+    probabilities: dict[str, float]
+    pseudo_counts: dict[str, float] | None
+
+
+class BaseRateOut(BaseModel):
+    """The forecast if `outcome`'s base rate were `base_rate` (an end of its plausible range)."""
+
+    outcome: str
+    base_rate: float
+    probabilities: dict[str, float]
+
+
 class ForecastOut(BaseModel):
-    """A case's forecast: probabilities with 90% intervals and ICD-203 words, why, what next."""
+    """A case's forecast: probabilities with 90% intervals and ICD-203 words, why, what next,
+    the prior it started from, and how it moves across the plausible base rates."""
 
     case_id: str
     as_of: dt.date
@@ -90,6 +125,9 @@ class ForecastOut(BaseModel):
     pareto_k: float | None
     effective_draws: float
     draws: int
+    prior: PriorOut
+    evidence_ratios: dict[str, float]  # P(all the evidence | outcome) / P(... | no_entry)
+    base_rates: list[BaseRateOut]
     scenario_sha256: str | None = None  # what-if from a scenario: its hash (with its parents')
 
 

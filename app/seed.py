@@ -18,6 +18,7 @@ ARTICLE_CASE = {
     "state": "Belarus",
     "target": "Ukraine",
     "patron": "Russia",
+    "kind": "join_war",
     "horizon_days": 90,
 }
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.seed import seed_article_case
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
+from models.agreement import second_coding_beside
 from models.artifact import load_artifact, save_artifact
 from models.catalog import Catalog, load_catalog
 from models.errors import ArtifactError
@@ -31,10 +32,16 @@ def ensure_artifact(settings: Settings, catalog: Catalog) -> None:
         load_artifact(settings.artifact_path, catalog, reference.fingerprint)
         return
     except ArtifactError as exc:
-        print(f"{exc}\nFitting the model now (about 30 s the first time) ...", flush=True)
+        print(f"{exc}\nFitting the model now (about a minute the first time) ...", flush=True)
     from models.fit import fit  # pymc only when a fit is needed
 
-    artifact, _ = fit(catalog, reference)
+    second = second_coding_beside(catalog, settings.reference_path)
+    artifact, _ = fit(
+        catalog,
+        reference,
+        say=lambda step: print(f"  {step} ...", flush=True),
+        second_coding=second,
+    )
     if not artifact.meta["diagnostics"]["passed"]:
         sys.exit(f"the fit failed its diagnostics ({artifact.meta['diagnostics']['summary']})")
     save_artifact(artifact, settings.artifact_path)

@@ -112,13 +112,13 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
     for case_id in sorted({post.case_id for post in group}):  # one lock order: no deadlocks
         posts = [post for post in group if post.case_id == case_id]
         try:
-            lock_case(session, case_id)
+            case = lock_case(session, case_id)
         except NotFoundError as exc:
             outcomes.update({id(post): exc for post in posts})
             continue
         # One batch for the case: a key repeated by a later POST of the group finds its row.
         rows, added = store.add_reports(session, case_id, [r for p in posts for r in p.reports])
-        forecast = live.update(session, engine, case_id, on, added)
+        forecast = live.update(session, engine, case, on, added)
         for post in posts:
             reports = [ReportOut.model_validate(row) for row in rows[: len(post.reports)]]
             rows = rows[len(post.reports) :]

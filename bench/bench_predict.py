@@ -2,7 +2,8 @@
 
 Beside it, in the same run, the same evidence through PyMC's `sample_posterior_predictive`
 (which compiles on every call) and through pgmpy's exact variable elimination at the posterior
-mean (a point estimate: no credible intervals, no importance weights). Ratios, not absolute
+mean (a point estimate: no credible intervals, no importance weights), both with the latent
+group states as nodes. Ratios, not absolute
 times, are what carry across machines.
 
 Run: .venv/bin/python bench/bench_predict.py
@@ -21,6 +22,7 @@ import numpy as np
 from bench.common import describe, engine, timings
 from models.catalog import Catalog
 from models.evidence import Report, evidence_from_reports, reliability
+from models.predict import ModelDraws, Prior, keep_freed_memory
 
 AS_OF = date(2022, 7, 19)
 N_REPORTS = 50
@@ -42,13 +44,22 @@ def reports(catalog: Catalog) -> list[Report]:
 
 
 def pymc_predictive(
-    catalog: Catalog, pi: np.ndarray, theta: np.ndarray, given: list[Report]
+    catalog: Catalog, draws: ModelDraws, given: list[Report]
 ) -> Callable[[], object]:
-    """A callable running sample_posterior_predictive of the case's reports over the draws."""
+    """A callable running sample_posterior_predictive of the case's reports over the draws:
+    outcome, each group's state, the indicators, the reports."""
     import arviz as az
     import pymc as pm
 
-    trace = az.from_dict({"posterior": {"pi": pi[None], "theta": theta[None]}})
+    trace = az.from_dict(
+        {
+            "posterior": {
+                "theta": draws.theta[None],
+                "phi": draws.phi[None],
+                "pi": draws.pi["join_war"][None],
+            }
+        }
+    )
     rows = np.array([catalog.position[r.indicator] for r in given])
     rho = np.array(
         [
@@ -62,9 +73,12 @@ def pymc_predictive(
     )
     with pm.Model() as model:
         weights = pm.Dirichlet("pi", a=np.ones(3))
-        emissions = pm.Beta("theta", 1.0, 1.0, shape=theta.shape[1:])
+        emissions = pm.Beta("theta", 1.0, 1.0, shape=draws.theta.shape[1:])
+        states_on = pm.Beta("phi", 1.0, 1.0, shape=draws.phi.shape[1:])
         outcome = pm.Categorical("y_new", p=weights)
-        states = pm.Bernoulli("x_new", p=emissions[:, outcome])
+        on = pm.Bernoulli("h_new", p=states_on[:, outcome])
+        p_present = pm.math.switch(on[catalog.group_of], emissions[:, 1], emissions[:, 0])
+        states = pm.Bernoulli("x_new", p=p_present)
         pm.Bernoulli("reports", p=rho * states[rows] + (1 - rho) / 2)
 
     def run() -> None:
@@ -75,22 +89,26 @@ def pymc_predictive(
     return run
 
 
-def pgmpy_query(
-    catalog: Catalog, pi: np.ndarray, theta: np.ndarray, given: list[Report]
-) -> Callable[[], object]:
-    """A callable running pgmpy's exact query at the posterior mean, network built once."""
+def pgmpy_query(catalog: Catalog, draws: ModelDraws, given: list[Report]) -> Callable[[], object]:
+    """A callable running pgmpy's exact query at the posterior mean (outcome, group states,
+    indicators, reports), the network built once."""
     from pgmpy.factors.discrete import TabularCPD
     from pgmpy.inference import VariableElimination
     from pgmpy.models import DiscreteBayesianNetwork
 
-    mean_pi, mean_theta = pi.mean(axis=0), theta.mean(axis=0)
+    mean_pi, theta, phi = draws.pi["join_war"].mean(0), draws.theta.mean(0), draws.phi.mean(0)
     network = DiscreteBayesianNetwork()
     cpds = [TabularCPD("outcome", 3, mean_pi[:, None])]
-    for j, indicator in enumerate(catalog.ids):
-        network.add_edge("outcome", indicator)
+    for c, group in enumerate(catalog.groups):
+        network.add_edge("outcome", f"state_{group}")
         cpds.append(
-            TabularCPD(indicator, 2, np.stack([1 - mean_theta[j], mean_theta[j]]), ["outcome"], [3])
+            TabularCPD(f"state_{group}", 2, np.stack([1 - phi[c], phi[c]]), ["outcome"], [3])
         )
+    for j, indicator in enumerate(catalog.ids):
+        parent = f"state_{catalog.indicators[j].group}"
+        network.add_edge(parent, indicator)
+        table = np.array([[1 - theta[j, 0], 1 - theta[j, 1]], [theta[j, 0], theta[j, 1]]])
+        cpds.append(TabularCPD(indicator, 2, table, [parent], [2]))
     evidence = {}
     for n, r in enumerate(given):
         j = catalog.position[r.indicator]
@@ -111,9 +129,9 @@ def pgmpy_query(
 def main() -> None:
     logging.getLogger("pymc").setLevel(logging.WARNING)  # one "Sampling: ..." line per call
     warnings.simplefilter("ignore", FutureWarning)  # pgmpy's own deprecated imports
+    keep_freed_memory()  # as the service does at start-up
     served = engine()
-    catalog, predictor = served.catalog, served.predictor
-    pi, theta = served.artifact.pi, served.artifact.theta
+    catalog, predictor, draws = served.catalog, served.predictor, served.artifact.draws
     given = reports(catalog)
     print(
         f"artifact {served.artifact.id}: {predictor.draws} draws, "
@@ -122,13 +140,13 @@ def main() -> None:
 
     def forecast(explain: bool) -> Callable[[], object]:
         return lambda: predictor.predict(
-            evidence_from_reports(catalog, given, AS_OF), explain=explain
+            evidence_from_reports(catalog, given, AS_OF), Prior("join_war"), explain=explain
         )
 
     full = timings(forecast(explain=True), 1000)
     lean = timings(forecast(explain=False), 1000)
-    spp = timings(pymc_predictive(catalog, pi, theta, given), 7, warmup=1)
-    pgm = timings(pgmpy_query(catalog, pi, theta, given), 30)
+    spp = timings(pymc_predictive(catalog, draws, given), 7, warmup=1)
+    pgm = timings(pgmpy_query(catalog, draws, given), 30)
 
     print(f"forecast, full (intervals, contributions, VOI, surprise) {describe(full)}")
     print(f"forecast, probabilities and intervals only               {describe(lean)}")

@@ -160,9 +160,8 @@ def sensitivity(engine: Engine, loaded: LoadedScenario, grade: Grade = "B") -> S
     information (what to collect next), then the reported ones by how far one more report
     would move it; and how the forecast moves under each of the scenario's overrides alone.
 
-    A further report on an indicator already reported is not ranked by value of information:
-    the model discounts reports that repeat a group's (correlated) evidence, so its effect is
-    not a Bayesian update on one more independent observation."""
+    Value of information is that of learning an indicator's true state, so it is given for the
+    unreported ones; for a reported one, the swing of one more report says how much is left."""
     base = run(engine, loaded)
     scenario = loaded.scenario
     value = {row.indicator: row for row in base.forecast.value_of_information}

@@ -18,22 +18,20 @@ from typing import Any
 
 import numpy as np
 
-from models.catalog import OUTCOMES, Catalog
+from models.catalog import KINDS, OUTCOMES, Catalog
 from models.errors import ArtifactError
-from models.predict import Predictor
+from models.predict import ModelDraws, Predictor
 
-ARTIFACT_FORMAT = 1
+ARTIFACT_FORMAT = 2
 DEFAULT_ARTIFACT = Path("var/model/posterior.npz")
 
 
 @dataclass(frozen=True)
 class Artifact:
-    """Posterior draws of the outcome prior `pi` (draw, outcome) and emissions `theta`
-    (draw, indicator, outcome), the fitted within-group `correlation`, and provenance `meta`."""
+    """Posterior draws of the evidence model and of each kind's population prior
+    (`models.predict.ModelDraws`), and provenance `meta` (diagnostics, evaluation)."""
 
-    pi: np.ndarray
-    theta: np.ndarray
-    correlation: float
+    draws: ModelDraws
     meta: dict[str, Any]
 
     @property
@@ -41,26 +39,32 @@ class Artifact:
         return str(self.meta["artifact_id"])
 
     def predictor(self, catalog: Catalog) -> Predictor:
-        return Predictor(catalog, self.pi, self.theta, self.correlation)
+        return Predictor(catalog, self.draws)
 
 
-def arrays_digest(pi: np.ndarray, theta: np.ndarray, correlation: float) -> str:
+def _arrays(draws: ModelDraws) -> dict[str, Any]:
+    """The draws as named arrays, in a fixed order (for the file and its checksum)."""
+    return {
+        "theta": draws.theta,
+        "phi": draws.phi,
+        **{f"pi_{kind}": draws.pi[kind] for kind in sorted(draws.pi)},
+    }
+
+
+def arrays_digest(draws: ModelDraws) -> str:
     digest = hashlib.sha256()
-    for array in (pi, theta, np.array([correlation])):
+    for array in _arrays(draws).values():
         digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
-def make_artifact(
-    pi: np.ndarray, theta: np.ndarray, correlation: float, meta: dict[str, Any]
-) -> Artifact:
+def make_artifact(draws: ModelDraws, meta: dict[str, Any]) -> Artifact:
     """Seal draws and provenance: add the checksum and an id derived from the content."""
-    digest = arrays_digest(pi, theta, correlation)
-    sealed = {**meta, "format": ARTIFACT_FORMAT, "arrays_sha256": digest}
+    sealed = {**meta, "format": ARTIFACT_FORMAT, "arrays_sha256": arrays_digest(draws)}
     sealed["artifact_id"] = (
         "m-" + hashlib.sha256(json.dumps(sealed, sort_keys=True).encode()).hexdigest()[:12]
     )
-    return Artifact(pi, theta, correlation, sealed)
+    return Artifact(draws, sealed)
 
 
 def save_artifact(artifact: Artifact, path: Path) -> None:
@@ -71,9 +75,7 @@ def save_artifact(artifact: Artifact, path: Path) -> None:
         with os.fdopen(descriptor, "wb") as handle:
             np.savez(
                 handle,
-                pi=artifact.pi,
-                theta=artifact.theta,
-                correlation=np.array(artifact.correlation),
+                **_arrays(artifact.draws),
                 meta=np.array(json.dumps(artifact.meta, sort_keys=True)),
             )
         os.replace(temporary, path)
@@ -88,14 +90,12 @@ def load_artifact(path: Path, catalog: Catalog, reference_fingerprint: str) -> A
     meta = artifact.meta
     if meta.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"{path}: written by an incompatible version; run `forecast fit`")
-    if arrays_digest(artifact.pi, artifact.theta, artifact.correlation) != meta.get(
-        "arrays_sha256"
-    ):
+    if arrays_digest(artifact.draws) != meta.get("arrays_sha256"):
         raise ArtifactError(f"{path}: corrupt (checksum mismatch); run `forecast fit`")
     stale = _staleness(meta, catalog, reference_fingerprint)
     if stale:
         raise ArtifactError(f"{path}: stale, {stale} since it was fitted; run `forecast fit`")
-    _check_draws(path, artifact, catalog)
+    _check_draws(path, artifact.draws, catalog)
     diagnostics = meta.get("diagnostics", {})
     if not diagnostics.get("passed", False):
         raise ArtifactError(
@@ -111,12 +111,9 @@ def _read(path: Path) -> Artifact:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            return Artifact(
-                np.array(data["pi"]),
-                np.array(data["theta"]),
-                float(data["correlation"]),
-                meta,
-            )
+            pi: dict[str, np.ndarray] = {kind: np.array(data[f"pi_{kind}"]) for kind in KINDS}
+            draws = ModelDraws(np.array(data["theta"]), np.array(data["phi"]), pi)
+            return Artifact(draws, meta)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise ArtifactError(
             f"{path}: corrupt or not an artifact ({exc}); run `forecast fit`"
@@ -131,12 +128,17 @@ def _staleness(meta: dict[str, Any], catalog: Catalog, reference_fingerprint: st
     return ""
 
 
-def _check_draws(path: Path, artifact: Artifact, catalog: Catalog) -> None:
-    n_draws = artifact.pi.shape[0]
-    expected = {"pi": (n_draws, len(OUTCOMES)), "theta": (n_draws, len(catalog.ids), len(OUTCOMES))}
-    for name, shape in expected.items():
-        array = getattr(artifact, name)
+def _check_draws(path: Path, draws: ModelDraws, catalog: Catalog) -> None:
+    n_draws, n_outcomes = draws.size, len(OUTCOMES)
+    expected = {
+        "theta": (draws.theta, (n_draws, len(catalog.ids), 2)),
+        "phi": (draws.phi, (n_draws, len(catalog.groups), n_outcomes)),
+        **{f"pi_{kind}": (pi, (n_draws, n_outcomes)) for kind, pi in draws.pi.items()},
+    }
+    for name, (array, shape) in expected.items():
         if array.shape != shape or not np.all((array > 0) & (array < 1)):
             raise ArtifactError(f"{path}: corrupt draws of {name}; run `forecast fit`")
-    if not 0.0 <= artifact.correlation < 1.0:
-        raise ArtifactError(f"{path}: corrupt correlation; run `forecast fit`")
+    if not np.all(draws.theta[:, :, 1] > draws.theta[:, :, 0]):
+        raise ArtifactError(
+            f"{path}: corrupt draws of theta (state on below off); run `forecast fit`"
+        )

@@ -6,7 +6,7 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -16,6 +16,10 @@ from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
 OUTCOMES: tuple[str, ...] = ("no_entry", "false_flag", "direct_invasion")
 """The outcomes, ordered by escalation (the ranked probability score relies on this order)."""
+
+Kind = Literal["join_war", "start_war"]
+KINDS: tuple[Kind, ...] = ("join_war", "start_war")
+"""Case kinds: a patron presses the state to join a war, or the state acts alone."""
 
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 
@@ -53,9 +57,36 @@ class OutcomeCounts(PerOutcome):
     direct_invasion: PositiveFloat
 
 
+class OutcomeTally(PerOutcome):
+    """How many units of a population frame reached each outcome (zero allowed)."""
+
+    no_entry: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    false_flag: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+    direct_invasion: Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
 class OutcomePrior(Strict):
+    """A case kind's outcome prior: Dirichlet pseudo-counts from a stated population frame.
+
+    The proportions of `pseudo_counts` are the frame's rates; their total says how much the
+    frame is worth as evidence about a new case (small: the frame's units are heterogeneous and
+    correlated). `tally` is what the frame counted, `sources` where it comes from."""
+
     pseudo_counts: OutcomeCounts
+    tally: OutcomeTally
+    frame: Text
     rationale: Text
+    sources: Annotated[list[Text], Field(min_length=1)]
+
+
+class Group(Strict):
+    """Indicators that share a cause beyond the outcome: a latent state, on or off in each case,
+    whose probability depends on the outcome. Every indicator of the group is more likely when
+    the state is on (the model's one structural assumption about the group)."""
+
+    label: Text
+    state: Text  # what "the state is on" means
+    kinds: Annotated[list[Kind], Field(min_length=1)] = list(KINDS)
 
 
 class Indicator(Strict):
@@ -65,7 +96,8 @@ class Indicator(Strict):
     label: Text
     group: Identifier
     direction: Literal["escalation", "restraint", "ambiguous"]
-    article: Text
+    article: Text | None = None  # the article's sentence, where the article speaks to it
+    sources: list[Text] = []  # other grounding (historical patterns, research)
     likelihood: OutcomeProbabilities
     equivalent_sample_size: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)]
     half_life_days: Annotated[float, Field(gt=0.0, le=36500.0, allow_inf_nan=False)]
@@ -73,12 +105,12 @@ class Indicator(Strict):
 
 
 class Catalog(Strict):
-    """The validated catalog. Indicators keep file order; `group_order` sorts them by group."""
+    """The validated catalog. Indicators keep file order; groups keep file order too."""
 
-    version: Literal[1]
+    version: Literal[2]
     horizon_days: Annotated[int, Field(gt=0, le=3650)]
-    outcome_prior: OutcomePrior
-    groups: dict[Identifier, Text]
+    outcome_priors: dict[Kind, OutcomePrior]
+    groups: dict[Identifier, Group]
     indicators: Annotated[list[Indicator], Field(min_length=1)]
 
     @cached_property
@@ -111,15 +143,41 @@ class Catalog(Strict):
         return np.array([indicator.half_life_days for indicator in self.indicators])
 
     @cached_property
+    def group_ids(self) -> tuple[str, ...]:
+        return tuple(self.groups)
+
+    @cached_property
     def group_of(self) -> np.ndarray:
-        """Index of each indicator's group, in order of first appearance, shape (indicator,)."""
-        names = list(dict.fromkeys(indicator.group for indicator in self.indicators))
-        return np.array([names.index(indicator.group) for indicator in self.indicators])
+        """Index of each indicator's group (in the order of `groups`), shape (indicator,)."""
+        return np.array([self.group_ids.index(indicator.group) for indicator in self.indicators])
+
+    def applicable(self, kind: str) -> np.ndarray:
+        """Which indicators exist for a case of this kind (the patron's only with a patron),
+        shape (indicator,) bool."""
+        in_kind = np.array([kind in group.kinds for group in self.groups.values()])
+        return np.asarray(in_kind[self.group_of])
+
+    def prior_counts(self, kind: str) -> np.ndarray:
+        """The kind's Dirichlet pseudo-counts, shape (outcome,)."""
+        return self.outcome_priors[cast(Kind, kind)].pseudo_counts.as_array()
 
     @cached_property
     def fingerprint(self) -> str:
-        """sha256 of the catalog's content (comments and layout of the file do not count)."""
-        return content_hash(self)
+        """sha256 of what the model depends on: ids, groups and their kinds, likelihoods,
+        sample sizes, half-lives, priors and horizon. Prose (labels, rationales, sources) does
+        not count: correcting a sentence does not make the fitted artifact stale."""
+        content = {
+            "horizon_days": self.horizon_days,
+            "priors": {kind: list(self.prior_counts(kind)) for kind in KINDS},
+            "groups": {name: group.kinds for name, group in self.groups.items()},
+            "indicators": [
+                [i.id, i.group, list(i.likelihood.as_array()), i.equivalent_sample_size]
+                + [i.half_life_days]
+                for i in self.indicators
+            ],
+        }
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def content_hash(model: BaseModel) -> str:
@@ -132,7 +190,9 @@ _CATALOG_KEYS = (
     set(Catalog.model_fields)
     | set(Indicator.model_fields)
     | set(OutcomePrior.model_fields)
+    | set(Group.model_fields)
     | set(OUTCOMES)
+    | set(KINDS)
 )
 
 
@@ -145,6 +205,13 @@ def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
 
 
 def _check_references(catalog: Catalog, doc: YamlDocument) -> None:
+    for kind in KINDS:
+        if kind not in catalog.outcome_priors:
+            raise fail(doc, ("outcome_priors",), f"no prior for kind {kind!r}", CatalogError)
+    members = {indicator.group for indicator in catalog.indicators}
+    for name in catalog.groups:
+        if name not in members:
+            raise fail(doc, ("groups", name), "group without indicators", CatalogError)
     seen: set[str] = set()
     for position, indicator in enumerate(catalog.indicators):
         if indicator.id in seen:
@@ -154,3 +221,6 @@ def _check_references(catalog: Catalog, doc: YamlDocument) -> None:
             hint = did_you_mean(indicator.group, catalog.groups)
             reason = f"unknown group {indicator.group!r}{hint}"
             raise fail(doc, ("indicators", position, "group"), reason, CatalogError)
+        if indicator.article is None and not indicator.sources:
+            reason = "give the article's sentence or sources it rests on"
+            raise fail(doc, ("indicators", position, "article"), reason, CatalogError)

@@ -10,6 +10,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models import analysis
+from models.agreement import second_coding_beside
 from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.engine import Engine, forecast_record
@@ -68,13 +70,14 @@ def fit(
     catalog_path: CatalogOption = DEFAULT_CATALOG,
     reference_path: ReferenceOption = DEFAULT_REFERENCE,
     draws: Annotated[int, typer.Option(min=100, help="Draws per chain.")] = 1000,
-    tune: Annotated[int, typer.Option(min=100, help="Tuning steps per chain.")] = 1000,
+    tune: Annotated[int, typer.Option(min=100, help="Tuning steps per chain.")] = 1500,
     chains: Annotated[int, typer.Option(min=2, help="Chains (r-hat needs two or more).")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20220719,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Sample the model on the reference cases, check it, and write the artifact.
+    """Sample the model on the reference cases, check it, score it out of sample (leaving one
+    crisis family out at a time, every model in one table), and write the artifact.
 
     Example: forecast fit --artifact var/model/posterior.npz
     """
@@ -83,14 +86,16 @@ def fit(
 
     catalog = load_catalog(catalog_path)
     reference = load_reference(catalog, reference_path)
-    if not quiet:
-        typer.echo(f"Fitting on {reference.size} reference cases (compiling first) ...", err=True)
+    second = second_coding_beside(catalog, reference_path)
+    say = None if quiet else (lambda message: typer.echo(f"{message} ...", err=True))
+    if say:
+        say(f"Fitting on {reference.size} reference cases")
     settings = SamplerSettings(draws=draws, tune=tune, chains=chains, seed=seed)
-    result, _ = fit_model(catalog, reference, settings, progress=not quiet)
+    result, _ = fit_model(catalog, reference, settings, not quiet, say, second)
     if as_json:
         _print_json({"artifact": str(artifact), **result.meta})
     else:
-        _print_fit(result.meta)
+        print_evaluation(result.meta)
     if not result.meta["diagnostics"]["passed"]:
         typer.echo("error: diagnostics failed; the artifact was not written", err=True)
         raise typer.Exit(1)
@@ -99,25 +104,157 @@ def fit(
         console.print(f"Wrote {artifact} ({result.id})")
 
 
-def _print_fit(meta: dict[str, Any]) -> None:
-    diagnostics, loo = meta["diagnostics"], meta["loo"]
+_ROW_NAMES = {
+    "reference_frequency": "reference frequency (bar)",
+    "population_base_rate": "population base rate",
+    "naive_product": "naive product",
+    "design_effect": "design effect (previous)",
+    "latent_groups": "latent groups (served)",
+    "file_frequency": "file's frequency (bar)",
+    "model_with_file_prior": "model, prior = file's",
+    "model": "model (served)",
+}
+
+
+def print_evaluation(meta: dict[str, Any]) -> None:
+    """The fit's diagnostics and its out-of-sample tables."""
+    diagnostics, evaluation = meta["diagnostics"], meta["evaluation"]
     console.print(
         f"Diagnostics: {diagnostics['summary']} -> {'ok' if diagnostics['passed'] else 'FAILED'}"
     )
-    table = Table(
-        title=f"Leave-one-out on {meta['reference_cases']} reference cases (lower is better)"
+    folds = f"{evaluation['cases']} cases, {evaluation['families']} crisis families"
+    print_score_table(
+        evaluation["evidence"],
+        f"What the evidence adds, leave one crisis family out ({folds}); prior fixed to the "
+        "training families' outcome frequencies",
     )
-    for column in ("forecast", "Brier", "log", "RPS"):
-        table.add_column(column)
-    rows = (
-        (f"model (r = {loo['correlation']})", loo["model"]),
-        ("naive product (r = 0)", loo["naive_product"]),
-        ("base rate", loo["base_rate"]),
+    print_score_table(evaluation["as_served"], "As served: each kind's population prior")
+    refits = ", ".join(evaluation["refits"]) or "none"
+    console.print(
+        f"Coding reliability {evaluation['coding_reliability']:.3f}; refitted (Pareto k > "
+        f"{RELIABLE_K}): {refits}; fit took {meta['fit_seconds']:.1f} s"
     )
-    for name, scores in rows:
-        table.add_row(name, *(f"{scores[key]:.3f}" for key in ("brier", "log", "rps")))
-    console.print(table)
-    console.print(f"Fit took {meta['fit_seconds']:.1f} s; max Pareto k {loo['max_pareto_k']:.2f}")
+
+
+def print_score_table(table: dict[str, Any], title: str) -> None:
+    """Mean scores (clustered standard errors), skill against the bar with its 95% interval,
+    and AUC per outcome with its 95% interval."""
+    view = Table(
+        title=title, title_justify="left", caption="lower is better; skill = 1 - model / bar"
+    )
+    view.add_column("forecast")
+    for column in ("Brier", "log", "RPS", "Brier skill", *(f"AUC {_SHORT[o]}" for o in OUTCOMES)):
+        view.add_column(column, justify="right")
+    # The artifact's JSON sorts keys: put the rows back in the order of the comparison.
+    order = list(_ROW_NAMES)
+    for name, row in sorted(table.items(), key=lambda item: order.index(item[0])):
+        skill = row.get("brier_skill")
+        aucs = row["auc"]
+        view.add_row(
+            _ROW_NAMES.get(name, name),
+            *(f"{row[s]['mean']:.3f}±{row[s]['se']:.3f}" for s in ("brier", "log", "rps")),
+            "" if skill is None else _bracketed(skill, signed=True),
+            *(_bracketed(aucs[o]) if aucs and aucs[o] else "" for o in OUTCOMES),
+        )
+    console.print(view)
+
+
+def _bracketed(interval: dict[str, float], signed: bool = False) -> str:
+    """`value [lower, upper]`: skill in percent (signed), AUC as a fraction."""
+    if signed:
+        return f"{interval['value']:+.0%} [{interval['lower']:+.0%},{interval['upper']:+.0%}]"
+    return f"{interval['value']:.2f} [{interval['lower']:.2f},{interval['upper']:.2f}]"
+
+
+@app.command()
+@one_line_errors
+def backtest(
+    file: Annotated[Path, typer.Argument(help="Coded episodes, in the reference-case format.")],
+    artifact: ArtifactOption = DEFAULT_ARTIFACT,
+    as_json: JsonOption = False,
+) -> None:
+    """Score the served model on a file of coded historical episodes: per episode and in total,
+    against the base rate, with bootstrap intervals; and what the evidence adds, with the prior
+    fixed to the file's own outcome frequencies.
+
+    Example: forecast backtest my-episodes.yaml
+    """
+    from models.backtest import backtest as run_backtest
+
+    engine = Engine.load(artifact)
+    result = run_backtest(engine, file)
+    if as_json:
+        _print_json(
+            {
+                "file": str(file),
+                "artifact_id": engine.artifact.id,
+                "coding_reliability": result.reliability,
+                "uncoded_indicators": result.uncoded,
+                "episodes": result.episodes(),
+                "as_served": result.as_served,
+                "evidence": result.evidence,
+            }
+        )
+        return
+    episodes = Table(title=f"{file}: {result.reference.size} episodes", title_justify="left")
+    episodes.add_column("episode", overflow="fold")
+    for column in ("outcome", *(_SHORT[o] for o in OUTCOMES), "Brier", "base rate"):
+        episodes.add_column(column, overflow="fold")
+    for row in result.episodes():
+        episodes.add_row(
+            row["id"],
+            f"{row['outcome']} ({row['label_confidence']:.2f})",
+            *(f"{p:.1%}" for p in row["forecast"]),
+            f"{row['brier']:.3f}",
+            f"{row['brier_base_rate']:.3f}",
+        )
+    console.print(episodes)
+    print_score_table(result.as_served, "As served, against each kind's population base rate")
+    print_score_table(
+        result.evidence, "What the evidence adds: prior fixed to the file's frequencies"
+    )
+    console.print(
+        f"model {engine.artifact.id}; coded indicators read at reliability "
+        f"{result.reliability:.3f}; {result.uncoded} applicable indicators not coded (unknown)"
+    )
+
+
+@app.command()
+@one_line_errors
+def agreement(
+    catalog_path: CatalogOption = DEFAULT_CATALOG,
+    reference_path: ReferenceOption = DEFAULT_REFERENCE,
+    as_json: JsonOption = False,
+) -> None:
+    """Inter-coder agreement: Cohen's kappa per indicator between the reference coding and the
+    independent second coding, and the coding reliability it implies.
+
+    Example: forecast agreement
+    """
+    from models.agreement import agreement as measure
+
+    catalog = load_catalog(catalog_path)
+    reference = load_reference(catalog, reference_path)
+    result = measure(catalog, reference, second_coding_beside(catalog, reference_path))
+    if as_json:
+        _print_json(dataclasses.asdict(result))
+        return
+    view = Table(
+        title=f"Agreement on {result.episodes} double-coded episodes", title_justify="left"
+    )
+    for column in ("indicator", "episodes", "kappa (3 codes)", "both coded known", "agree"):
+        view.add_column(column)
+    for row in result.per_indicator:
+        kappa = "n/a" if row.kappa is None else f"{row.kappa:.2f}"
+        view.add_row(
+            row.indicator, str(row.pairs), kappa, str(row.both_known), str(row.agree_known)
+        )
+    console.print(view)
+    console.print(
+        f"Outcome labels agree on {result.outcome_agreement} of {result.episodes}; known codes "
+        f"agree on {result.agree_known} of {result.both_known}: coding reliability "
+        f"{result.reliability:.3f}"
+    )
 
 
 @app.command()
@@ -194,6 +331,29 @@ def _print_provenance(engine: Engine, runs: list[analysis.Run]) -> None:
 def _print_json(data: object) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
+
+
+def _print_base_rates(forecast: Forecast) -> None:
+    """How the forecast moves across the plausible range of each outcome's base rate."""
+    prior = forecast.prior
+    view = Table(
+        title=(
+            f"Base rates: the forecast if one outcome's base rate were at an end of its "
+            f"plausible range ({prior.kind}, 5%-95% of the population prior; now "
+            + ", ".join(f"{o} {p:.1%}" for o, p in prior.probabilities.items())
+            + f", from the {prior.source})"
+        ),
+        title_justify="left",
+    )
+    for column in ("base rate of", "set to", *OUTCOMES):
+        view.add_column(column)
+    for shift in forecast.base_rates:
+        view.add_row(
+            shift.outcome,
+            f"{shift.base_rate:.1%}",
+            *(f"{shift.probabilities[o]:.1%}" for o in OUTCOMES),
+        )
+    console.print(view)
 
 
 def _points(value: float) -> str:
@@ -297,6 +457,7 @@ def sensitivity(
         absent = " / ".join(f"{(row.if_absent[o] - now[o]) * 100:+.1f}" for o in OUTCOMES)
         table.add_row(row.indicator, value, present, absent)
     console.print(table)
+    _print_base_rates(result.run.forecast)
     if result.overrides:
         overrides = Table(title="Each override alone, change from none", title_justify="left")
         for column in ("override", *OUTCOMES):
@@ -381,9 +542,17 @@ def diagnose(
         with console.status("plotting rank and trace plots (about 15 s) ..."):
             plots = diagnostics.write_plots(engine.artifact, engine.catalog, out)
     facts = diagnostics.provenance(engine.artifact)
+    prior = diagnostics.prior_check(engine.catalog)
     if as_json:
         records = table.reset_index(names="parameter").to_dict(orient="records")
-        _print_json({**facts, "summary": records, "plots": [str(path) for path in plots]})
+        _print_json(
+            {
+                **facts,
+                "summary": records,
+                "prior_check": prior,
+                "plots": [str(path) for path in plots],
+            }
+        )
         return
     about = Table(title=f"Model {engine.artifact.id}", title_justify="left", show_header=False)
     for key, value in facts.items():
@@ -406,5 +575,30 @@ def diagnose(
             f"{row['ess_tail']:.0f}",
         )
     console.print(summary)
+    _print_prior_check(prior)
     for path in plots:
         console.print(f"Wrote {path}")
+
+
+def _print_prior_check(rows: list[dict[str, Any]], shown: int = 8) -> None:
+    """How the model's prior reproduces the elicitation: the marginals furthest from it."""
+    ratios = np.array([row["prior_sd"] / row["elicited_sd"] for row in rows])
+    view = Table(
+        title=(
+            "Prior predictive check: P(present | outcome) as elicited and as the model's prior "
+            f"implies (spread / elicited spread: median {np.median(ratios):.2f}, range "
+            f"{ratios.min():.2f}-{ratios.max():.2f}); the largest departures"
+        ),
+        title_justify="left",
+    )
+    for column in ("indicator", "outcome", "elicited ± sd", "prior ± sd"):
+        view.add_column(column)
+    ranked = sorted(rows, key=lambda row: -abs(row["prior_mean"] - row["elicited"]))
+    for row in ranked[:shown]:
+        view.add_row(
+            row["indicator"],
+            row["outcome"],
+            f"{row['elicited']:.2f} ± {row['elicited_sd']:.2f}",
+            f"{row['prior_mean']:.2f} ± {row['prior_sd']:.2f}",
+        )
+    console.print(view)

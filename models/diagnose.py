@@ -29,40 +29,50 @@ if TYPE_CHECKING:
 
 CI_PROB = 0.9
 """The credible interval of the summary: equal-tailed 90%, as the forecasts report."""
-INDICATORS_PER_PAGE = 6
-"""theta plots are split into pages of this many indicators (rows) by the outcomes (columns):
-17 indicators x 3 outcomes on one figure would be 51 unreadable panels."""
+ROWS_PER_PAGE = 6
+"""Plots are split into pages of this many indicators or groups (rows): 20 indicators x 2 states
+on one figure would be 40 unreadable panels."""
 DPI = 130
 SHORT_SHA = 12
+PRIOR_CHECK_DRAWS = 20_000
+PRIOR_CHECK_SEED = 7
+
+# Each plotted variable: its element dims (rows, columns) and the coordinate of its rows.
+_VARIABLES = {"phi": ("group", "outcome"), "theta": ("indicator", "state")}
 
 
 def posterior(artifact: Artifact, catalog: Catalog) -> xr.DataTree:
-    """The draws as an ArviZ DataTree: group `posterior` with pi (chain, draw, outcome) and
-    theta (chain, draw, indicator, outcome), coordinates named by outcome and indicator id."""
+    """The draws as an ArviZ DataTree: group `posterior` with theta (chain, draw, indicator,
+    state) and phi (chain, draw, group, outcome), coordinates named by id."""
     from arviz_base import from_dict
 
     chains = _chains(artifact)
     _check_shapes(artifact, catalog)
     # theta first: a Dataset orders its dims by first appearance, and arviz_base labels the rows
     # of az.summary by each variable's own dim order but stacks values in the Dataset's order
-    # (xarray's to_stacked_array). With pi first that is (outcome, indicator), and az.summary of
-    # this tree would put theta[a, x] on the row of theta[b, y]. See `summary`.
+    # (xarray's to_stacked_array). See `summary`: one variable at a time is always right.
     return from_dict(
         {
             "posterior": {
-                "theta": _split_chains(artifact.theta, chains),
-                "pi": _split_chains(artifact.pi, chains),
+                "theta": _split_chains(artifact.draws.theta, chains),
+                "phi": _split_chains(artifact.draws.phi, chains),
             }
         },
-        coords={"outcome": list(OUTCOMES), "indicator": list(catalog.ids)},
-        dims={"pi": ["outcome"], "theta": ["indicator", "outcome"]},
+        coords={
+            "outcome": list(OUTCOMES),
+            "indicator": list(catalog.ids),
+            "group": list(catalog.groups),
+            "state": ["off", "on"],
+        },
+        dims={name: list(dims) for name, dims in _VARIABLES.items()},
         attrs={"posterior": {"artifact_id": artifact.id}},
     )
 
 
 def summary(artifact: Artifact, catalog: Catalog) -> pd.DataFrame:
-    """One row per parameter element (`pi[no_entry]`, `theta[covert_mobilization, no_entry]`):
-    mean, sd, eti90_lb, eti90_ub, ess_bulk, ess_tail, r_hat, mcse_mean, mcse_sd, unrounded."""
+    """One row per parameter element (`phi[mobilization, no_entry]`,
+    `theta[covert_mobilization, on]`): mean, sd, eti90_lb, eti90_ub, ess_bulk, ess_tail, r_hat,
+    mcse_mean, mcse_sd, unrounded."""
     import pandas as pd
     from arviz_stats.summary import summary as arviz_summary
 
@@ -81,10 +91,79 @@ def summary(artifact: Artifact, catalog: Catalog) -> pd.DataFrame:
             ci_kind="eti",
             round_to="none",
         )
-        for name in ("pi", "theta")
+        for name in _VARIABLES
     ]
     frame: pd.DataFrame = pd.concat(frames)
     return frame
+
+
+def prior_check(catalog: Catalog) -> list[dict[str, object]]:
+    """The prior predictive check of the elicitation: per indicator and outcome, the elicited
+    P(present | outcome) with the sd of a Beta prior of its equivalent sample size, beside the
+    mean and sd that the model's prior implies (drawn from it, no data)."""
+    from models.elicitation import ETA_SD, GAP_LOG_SD, centres, implied_marginals
+    from models.fit import ELICITATION_SCALE_PRIOR_SD
+
+    prior = centres(catalog)
+    rng = np.random.default_rng(PRIOR_CHECK_SEED)
+    n = PRIOR_CHECK_DRAWS
+    scale = np.exp(ELICITATION_SCALE_PRIOR_SD * rng.standard_normal(n))[:, None]
+    eta = prior.eta + scale[:, :, None] * ETA_SD * rng.standard_normal((n, *prior.eta.shape))
+    a = prior.a + scale * prior.a_sd * rng.standard_normal((n, prior.a.size))
+    u = prior.u + scale * GAP_LOG_SD * rng.standard_normal((n, prior.u.size))
+    marginal = implied_marginals(eta, a, u, catalog.group_of)  # (n, J, K)
+    elicited = catalog.likelihoods
+    beta_sd = np.sqrt(elicited * (1 - elicited) / (catalog.sample_sizes[:, None] + 1.0))
+    rows: list[dict[str, object]] = []
+    for j, indicator in enumerate(catalog.ids):
+        for k, outcome in enumerate(OUTCOMES):
+            rows.append(
+                {
+                    "indicator": indicator,
+                    "outcome": outcome,
+                    "elicited": float(elicited[j, k]),
+                    "elicited_sd": float(beta_sd[j, k]),
+                    "prior_mean": float(marginal[:, j, k].mean()),
+                    "prior_sd": float(marginal[:, j, k].std()),
+                }
+            )
+    return rows
+
+
+def write_reliability_diagram(artifact: Artifact, out: Path) -> Path:
+    """The out-of-sample reliability diagram stored with the artifact (leave one crisis family
+    out; what the evidence adds, and as served), one panel per outcome, as a PNG in `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    diagrams = artifact.meta["evaluation"]["reliability_diagram"]
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "reliability.png"
+    with _closing_figures():
+        figure, axes = plt.subplots(1, len(OUTCOMES), figsize=(13, 4.6), layout="constrained")
+        for axis, outcome in zip(axes, OUTCOMES, strict=True):
+            axis.plot([0, 1], [0, 1], color="0.6", linewidth=1, linestyle="--")
+            for label, marker in (("evidence", "o"), ("as_served", "s")):
+                points = diagrams[label][outcome]
+                axis.plot(
+                    [p["forecast"] for p in points],
+                    [p["observed"] for p in points],
+                    marker=marker,
+                    label=label.replace("_", " "),
+                )
+                for p in points:
+                    axis.annotate(str(p["cases"]), (p["forecast"], p["observed"]), fontsize=7)
+            axis.set(xlim=(0, 1), ylim=(0, 1), title=outcome, xlabel="mean forecast")
+        axes[0].set_ylabel("observed frequency (label-weighted)")
+        axes[0].legend(loc="upper left")
+        figure.suptitle(
+            f"Reliability out of sample (leave one crisis family out), artifact {artifact.id}; "
+            "numbers: cases per bin"
+        )
+        figure.savefig(path, dpi=DPI)
+    return path
 
 
 def provenance(artifact: Artifact, now: dt.datetime | None = None) -> dict[str, object]:
@@ -96,8 +175,7 @@ def provenance(artifact: Artifact, now: dt.datetime | None = None) -> dict[str, 
         "artifact_id": artifact.id,
         "fitted_at": fitted_at,
         "age": _age(fitted_at, now or dt.datetime.now(dt.UTC)),
-        "correlation": artifact.correlation,
-        "draws_total": artifact.pi.shape[0],
+        "draws_total": artifact.draws.size,
         "reference_cases": meta.get("reference_cases", "unknown"),
         "catalog_sha256": str(meta.get("catalog_sha256", "unknown"))[:SHORT_SHA],
         "reference_sha256": str(meta.get("reference_sha256", "unknown"))[:SHORT_SHA],
@@ -109,8 +187,9 @@ def provenance(artifact: Artifact, now: dt.datetime | None = None) -> dict[str, 
 
 
 def write_plots(artifact: Artifact, catalog: Catalog, out: Path) -> list[Path]:
-    """Rank and trace plots of pi (all outcomes) and of theta (every indicator, in pages of
-    INDICATORS_PER_PAGE), as PNG files in `out`. Returns the files written, in order."""
+    """Rank and trace plots of phi (every group) and theta (every indicator), in pages of
+    ROWS_PER_PAGE rows, and the reliability diagram, as PNG files in `out`. Returns the files
+    written, in order."""
     import matplotlib
 
     # Files only, never a window: Agg also works without a display (servers, CI).
@@ -118,17 +197,19 @@ def write_plots(artifact: Artifact, catalog: Catalog, out: Path) -> list[Path]:
     tree = posterior(artifact, catalog)
     out.mkdir(parents=True, exist_ok=True)
     written = []
+    names = {"phi": catalog.group_ids, "theta": catalog.ids}
     for kind in ("rank", "trace"):
-        written.append(_plot(tree, kind, "pi", None, out / f"{kind}_pi.png", artifact.id))
-        for page, indicators in enumerate(_pages(catalog.ids), start=1):
-            name = f"{kind}_theta_{page:02d}.png"
-            written.append(_plot(tree, kind, "theta", indicators, out / name, artifact.id))
+        for variable, rows in names.items():
+            for page, chosen in enumerate(_pages(rows), start=1):
+                path = out / f"{kind}_{variable}_{page:02d}.png"
+                written.append(_plot(tree, kind, variable, chosen, path, artifact.id))
+    written.append(write_reliability_diagram(artifact, out))
     return written
 
 
 def _chains(artifact: Artifact) -> int:
     chains = artifact.meta.get("sampler", {}).get("chains")
-    n_draws = artifact.pi.shape[0]
+    n_draws = artifact.draws.size
     if not isinstance(chains, int) or isinstance(chains, bool) or chains < 1:
         raise ArtifactError(
             f"artifact {artifact.id}: no valid chain count in its sampler settings "
@@ -144,12 +225,15 @@ def _chains(artifact: Artifact) -> int:
 
 def _check_shapes(artifact: Artifact, catalog: Catalog) -> None:
     """load_artifact checks this already; an Artifact built by hand gets a clear error too."""
-    expected = (artifact.pi.shape[0], len(catalog.ids), len(OUTCOMES))
-    if artifact.pi.shape[1:] != expected[2:] or artifact.theta.shape != expected:
+    draws = artifact.draws
+    if draws.theta.shape[1:] != (len(catalog.ids), 2) or draws.phi.shape[1:] != (
+        len(catalog.groups),
+        len(OUTCOMES),
+    ):
         raise ArtifactError(
-            f"artifact {artifact.id}: draws of shape pi {artifact.pi.shape}, theta "
-            f"{artifact.theta.shape} do not fit this catalog ({expected[1]} indicators, "
-            f"{expected[2]} outcomes)"
+            f"artifact {artifact.id}: draws of shape theta {draws.theta.shape}, phi "
+            f"{draws.phi.shape} do not fit this catalog ({len(catalog.ids)} indicators, "
+            f"{len(catalog.groups)} groups, {len(OUTCOMES)} outcomes)"
         )
 
 
@@ -182,19 +266,19 @@ def _prefixed(section: str, values: object) -> dict[str, object]:
 
 
 def _pages(ids: tuple[str, ...]) -> Iterator[list[str]]:
-    for start in range(0, len(ids), INDICATORS_PER_PAGE):
-        yield list(ids[start : start + INDICATORS_PER_PAGE])
+    for start in range(0, len(ids), ROWS_PER_PAGE):
+        yield list(ids[start : start + ROWS_PER_PAGE])
 
 
 def _plot(
     tree: xr.DataTree,
     kind: str,
     variable: str,
-    indicators: list[str] | None,
+    rows: list[str],
     path: Path,
     artifact_id: str,
 ) -> Path:
-    """One figure: a panel per element of `variable`, outcomes across, indicators down."""
+    """One figure: a panel per element of `variable`, its rows (indicators or groups) down."""
     import arviz_plots
 
     # Typed loosely on purpose: the two plots' `visuals` take different literal keys.
@@ -203,26 +287,26 @@ def _plot(
     )
     # Thin, translucent trace lines: 4 chains x 1000 draws at the default width are a solid band.
     visuals = {"trace": {"width": 0.5, "alpha": 0.7}} if kind == "trace" else {}
-    coords = {} if indicators is None else {"indicator": indicators}
-    dims = ["outcome"] if indicators is None else ["indicator", "outcome"]
-    rows = 1 if indicators is None else len(indicators)
-    title = f"{kind} plot of {variable}, artifact {artifact_id}"
-    if indicators is not None:
-        title += f": {indicators[0]} to {indicators[-1]}"
+    row_dim, column_dim = _VARIABLES[variable]
+    columns = tree["posterior"].sizes[column_dim]
+    title = f"{kind} plot of {variable}, artifact {artifact_id}: {rows[0]} to {rows[-1]}"
     with _closing_figures():
         collection = plotter(
             tree,
             var_names=[variable],
-            coords=coords,
+            coords={row_dim: rows},
             backend="matplotlib",
             visuals=visuals,
-            # Panels in catalog order, indicator by indicator; the default follows the order
-            # of the tree's dims, which is not the reading order.
-            cols=["__variable__", *dims],
-            col_wrap=len(OUTCOMES),
+            # Panels in catalog order, row by row; the default follows the order of the
+            # tree's dims, which is not the reading order.
+            cols=["__variable__", row_dim, column_dim],
+            col_wrap=columns,
             # Room for two-line panel titles, laid out so they clear the tick labels above:
             # arviz's default size and matplotlib's default layout overlap them.
-            figure_kwargs={"figsize": (15.0, 1.0 + 2.2 * rows), "layout": "constrained"},
+            figure_kwargs={
+                "figsize": (5.0 * columns, 1.0 + 2.2 * len(rows)),
+                "layout": "constrained",
+            },
         )
         collection.add_title(title)
         collection.savefig(path, dpi=DPI)

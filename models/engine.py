@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from models.artifact import Artifact, load_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
-from models.evidence import evidence_from_reports
-from models.predict import Forecast, Predictor
+from models.evidence import Evidence, evidence_from_reports
+from models.predict import Forecast, Predictor, Prior
 from models.reference import DEFAULT_REFERENCE, load_reference
 from models.scenario import Overrides, Scenario
 from models.words import icd203
 
 NO_OVERRIDES = Overrides()
-OVERRIDDEN_PREDICTORS = 8
-"""Predictors under overrides kept per engine (each holds a copy of the draws, a few MB)."""
 
 
 @dataclass(frozen=True)
 class Engine:
+    """The catalog, the checked artifact and its predictor: what every forecast needs."""
+
     catalog: Catalog
     artifact: Artifact
     predictor: Predictor
-    _overridden: Callable[[str], Predictor] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        # A sensitivity analysis or a comparison runs one scenario's overrides dozens of times,
-        # and building their predictor costs twice a forecast (measured: 2 ms): keep the last
-        # few, keyed by the overrides' JSON (the models hold dicts, so cannot be hashed).
-        cached = functools.lru_cache(maxsize=OVERRIDDEN_PREDICTORS)(self._build_overridden)
-        object.__setattr__(self, "_overridden", cached)
 
     @classmethod
     def load(
@@ -49,28 +39,38 @@ class Engine:
         artifact = load_artifact(artifact_path, catalog, reference.fingerprint)
         return cls(catalog, artifact, artifact.predictor(catalog))
 
-    def run(self, scenario: Scenario, overrides: Overrides | None = None) -> Forecast:
-        """The forecast from a scenario's reports on its date, under its overrides (or under
-        `overrides` instead): what `forecast run` prints and the what-if endpoint serves."""
-        evidence = evidence_from_reports(self.catalog, scenario.to_reports(), scenario.as_of)
-        return self.predictor_for(scenario.overrides if overrides is None else overrides).predict(
-            evidence
+    @property
+    def coding_reliability(self) -> float:
+        """How far a coding by someone other than the reference set's coders is to be trusted
+        (`models.agreement`), as recorded with the artifact; 1 when no second coding was."""
+        agreed = self.artifact.meta.get("agreement")
+        return float(agreed["reliability"]) if agreed else 1.0
+
+    def forecast(
+        self, evidence: Evidence, prior: Prior, overrides: Overrides = NO_OVERRIDES
+    ) -> Forecast:
+        """The forecast from this evidence under `prior` (the overrides' outcome prior, if they
+        fix one), with the overrides' likelihoods fixed in place of the fitted ones."""
+        fixed = {name: value.as_array() for name, value in overrides.likelihoods.items()}
+        return self.predictor.predict(
+            evidence, scenario_prior(prior.kind, overrides, prior), fixed or None
         )
 
-    def predictor_for(self, overrides: Overrides) -> Predictor:
-        """The predictor with overridden likelihoods and outcome prior fixed in every draw."""
-        if overrides == NO_OVERRIDES:
-            return self.predictor
-        return self._overridden(overrides.model_dump_json())
+    def run(self, scenario: Scenario, overrides: Overrides | None = None) -> Forecast:
+        """The forecast from a scenario's reports on its date, for its kind, under its overrides
+        (or under `overrides` instead): what `forecast run` prints and the what-if endpoint
+        serves."""
+        evidence = evidence_from_reports(self.catalog, scenario.to_reports(), scenario.as_of)
+        chosen = scenario.overrides if overrides is None else overrides
+        return self.forecast(evidence, Prior(scenario.kind), chosen)
 
-    def _build_overridden(self, overrides_json: str) -> Predictor:
-        overrides = Overrides.model_validate_json(overrides_json)
-        pi, theta = self.artifact.pi.copy(), self.artifact.theta.copy()
-        for indicator, likelihood in overrides.likelihoods.items():
-            theta[:, self.catalog.position[indicator], :] = likelihood.as_array()
-        if overrides.outcome_prior is not None:
-            pi[:] = overrides.outcome_prior.as_array()
-        return Predictor(self.catalog, pi, theta, self.artifact.correlation)
+
+def scenario_prior(kind: str, overrides: Overrides, default: Prior | None = None) -> Prior:
+    """The prior a forecast under `overrides` uses: theirs if they fix one, else `default`
+    (the kind's population prior when none is given)."""
+    if overrides.outcome_prior is not None:
+        return Prior(kind, "scenario", tuple(overrides.outcome_prior.as_array()))
+    return default or Prior(kind)
 
 
 def forecast_record(forecast: Forecast) -> dict[str, Any]:
@@ -105,5 +105,8 @@ def forecast_record(forecast: Forecast) -> dict[str, Any]:
         "pareto_k": forecast.pareto_k if math.isfinite(forecast.pareto_k) else None,
         "effective_draws": forecast.effective_draws,
         "draws": forecast.draws,
+        "prior": forecast.prior._asdict(),
+        "evidence_ratios": forecast.evidence_ratios,
+        "base_rates": [shift._asdict() for shift in forecast.base_rates],
         "outcomes": list(OUTCOMES),
     }

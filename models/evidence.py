@@ -11,6 +11,11 @@ Age works through the same channel: a report `dt` days old counts with reliabili
 rho * 2 ** (-dt / half_life) for its indicator's half-life. Several reports of one indicator
 multiply through the indicator's true state, so ten weak reports of one sign never count as
 ten independent signs.
+
+Each report's log-likelihoods are rounded to a multiple of 2**-30 (`QUANTUM`): sums of such
+numbers are exact in double precision, so a set of reports has the same evidence whatever the
+order they were added in, and taking a retracted report's terms out restores the evidence to
+the bit (the live forecast and a replay of the same reports serve the same bytes).
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ ADMIRALTY_RELIABILITY: dict[str, float] = {
     "F": 0.30,
 }
 """Admiralty (NATO STANAG 2511) source grade -> probability the report tells the truth."""
+
+QUANTUM = 2.0**-30
+"""Grid of a report's log-likelihood terms: 1e-9 nats, far below any effect on a forecast, and
+coarse enough that sums of up to ~10**6 terms of |log| < 8 stay exact in double precision."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +107,17 @@ def no_evidence(n_indicators: int) -> Evidence:
     return Evidence(ones, ones.copy())
 
 
-def evidence_from_states(states: np.ndarray) -> Evidence:
-    """Evidence for coded indicator states (1 present, 0 absent, nan unknown), taken as certain."""
+def evidence_from_states(states: np.ndarray, reliability: float = 1.0) -> Evidence:
+    """Evidence for coded indicator states (1 present, 0 absent, nan unknown), each read as a
+    report of `reliability` (1: taken as certain; a coder other than the reference set's is
+    less than certain, see `models.agreement`). Shapes (indicator,)."""
     known = ~np.isnan(states)
-    present = np.where(known, np.nan_to_num(states), 1.0)
-    absent = np.where(known, 1.0 - np.nan_to_num(states), 1.0)
-    return Evidence(present, absent)
+    value = np.nan_to_num(states)
+    noise = (1.0 - reliability) / 2.0
+    present = reliability * value + noise
+    absent = reliability * (1.0 - value) + noise
+    top = np.maximum(present, absent)
+    return Evidence(np.where(known, present / top, 1.0), np.where(known, absent / top, 1.0))
 
 
 def decayed(rho: np.ndarray, age_days: np.ndarray, half_life_days: np.ndarray) -> np.ndarray:
@@ -166,9 +180,16 @@ def report_log_likelihoods(
     value = table[:, 3]
     rho = decayed(table[:, 2], table[:, 1], catalog.half_lives[rows])
     noise = (1.0 - rho) / 2.0
-    log_present = np.bincount(rows, weights=np.log(rho * value + noise), minlength=n)
-    log_absent = np.bincount(rows, weights=np.log(rho * (1.0 - value) + noise), minlength=n)
+    log_present = np.bincount(rows, weights=_quantized(np.log(rho * value + noise)), minlength=n)
+    log_absent = np.bincount(
+        rows, weights=_quantized(np.log(rho * (1 - value) + noise)), minlength=n
+    )
     return log_present, log_absent
+
+
+def _quantized(logs: np.ndarray) -> np.ndarray:
+    """Round to the grid `QUANTUM`, on which sums are exact (see the module docstring)."""
+    return np.asarray(np.round(logs / QUANTUM) * QUANTUM)
 
 
 def evidence_from_logs(log_present: np.ndarray, log_absent: np.ndarray) -> Evidence:

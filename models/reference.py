@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, StringConstraints
 
-from models.catalog import OUTCOMES, Catalog, Strict, Text, content_hash
+from models.catalog import OUTCOMES, Catalog, Kind, Strict, Text, content_hash
 from models.errors import ReferenceDataError
 from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
@@ -34,23 +34,34 @@ class DatasetIds(Strict):
 
 
 class ReferenceCase(Strict):
+    """One coded episode. The reference set requires every field and every indicator; a file
+    to backtest on (`strict=False`) may leave out what only the reference set needs (its kind
+    then follows from its patron, its family is its own id, an indicator left out is unknown)."""
+
     id: CaseId
-    title: Text
+    title: Text | None = None
     state: Text
     target: Text
     patron: str | None
+    kind: Kind | None = None
+    family: CaseId | None = None
     as_of: dt.date
     outcome: Literal["no_entry", "false_flag", "direct_invasion"]
     resolved_on: dt.date
     label_confidence: Annotated[float, Field(gt=1 / 3, le=1.0, allow_inf_nan=False)]
-    outcome_note: Text
-    dataset_ids: DatasetIds
+    outcome_note: Text | None = None
+    dataset_ids: DatasetIds = DatasetIds()
     indicators: dict[str, State]
-    sources: Annotated[list[Text], Field(min_length=1)]
+    sources: list[Text] = []
+
+    @property
+    def case_kind(self) -> str:
+        """The kind as recorded, else as its patron implies."""
+        return self.kind or ("start_war" if self.patron is None else "join_war")
 
 
 class ReferenceFile(Strict):
-    version: Literal[1]
+    version: Literal[1, 2]
     horizon_days: Annotated[int, Field(gt=0)]
     cases: Annotated[list[ReferenceCase], Field(min_length=1)]
 
@@ -60,7 +71,7 @@ class ReferenceSet:
     """Validated reference cases as arrays aligned with a catalog.
 
     states: (case, indicator), 1 present / 0 absent / nan unknown; labels: (case,) outcome index;
-    confidence: (case,) probability that the label is right.
+    confidence: (case,) probability that the label is right; kinds and families: per case.
     """
 
     cases: tuple[ReferenceCase, ...]
@@ -68,6 +79,8 @@ class ReferenceSet:
     labels: np.ndarray
     confidence: np.ndarray
     fingerprint: str
+    kinds: tuple[str, ...]
+    families: tuple[str, ...]
 
     @property
     def size(self) -> int:
@@ -92,15 +105,30 @@ class ReferenceSet:
         c = self.confidence[:, None]
         return np.where(recorded, c, (1.0 - c) / (len(OUTCOMES) - 1))
 
+    @cached_property
+    def family_index(self) -> tuple[np.ndarray, ...]:
+        """The cases of each family (in order of first appearance), as index arrays."""
+        names = list(dict.fromkeys(self.families))
+        return tuple(np.flatnonzero([family == name for family in self.families]) for name in names)
 
-def load_reference(catalog: Catalog, path: Path = DEFAULT_REFERENCE) -> ReferenceSet:
-    """Load and validate the reference cases against `catalog`; errors name the case and key."""
+
+def load_reference(
+    catalog: Catalog, path: Path = DEFAULT_REFERENCE, strict: bool = True
+) -> ReferenceSet:
+    """Load and validate coded episodes against `catalog`; errors name the case and key.
+
+    strict (the reference set): every field and every indicator coded. Not strict (a file to
+    backtest on): kind, family, title, note, dataset ids and sources may be missing, and an
+    indicator left out counts as unknown."""
     doc = read_yaml(path, ReferenceDataError)
     keys = set(ReferenceFile.model_fields) | set(ReferenceCase.model_fields)
     data = validate(ReferenceFile, doc, ReferenceDataError, keys)
-    _check_cases(data, catalog, doc)
+    _check_cases(data, catalog, doc, strict)
     states = np.array(
-        [[STATE_VALUE[case.indicators[j]] for j in catalog.ids] for case in data.cases]
+        [
+            [STATE_VALUE[case.indicators.get(j, "unknown")] for j in catalog.ids]
+            for case in data.cases
+        ]
     )
     return ReferenceSet(
         cases=tuple(data.cases),
@@ -108,10 +136,15 @@ def load_reference(catalog: Catalog, path: Path = DEFAULT_REFERENCE) -> Referenc
         labels=np.array([OUTCOMES.index(case.outcome) for case in data.cases]),
         confidence=np.array([case.label_confidence for case in data.cases]),
         fingerprint=content_hash(data),
+        kinds=tuple(case.case_kind for case in data.cases),
+        families=tuple(case.family or case.id for case in data.cases),
     )
 
 
-def _check_cases(data: ReferenceFile, catalog: Catalog, doc: YamlDocument) -> None:
+_REQUIRED_IN_REFERENCE = ("title", "kind", "family", "outcome_note")
+
+
+def _check_cases(data: ReferenceFile, catalog: Catalog, doc: YamlDocument, strict: bool) -> None:
     if data.horizon_days != catalog.horizon_days:
         reason = f"{data.horizon_days} days differs from the catalog's {catalog.horizon_days}"
         raise fail(doc, ("horizon_days",), reason, ReferenceDataError)
@@ -125,11 +158,27 @@ def _check_cases(data: ReferenceFile, catalog: Catalog, doc: YamlDocument) -> No
             if key not in catalog.position:
                 reason = f"unknown indicator {key!r}{did_you_mean(key, catalog.ids)}"
                 raise fail(doc, (*at, "indicators", key), reason, ReferenceDataError)
-        missing = [j for j in catalog.ids if j not in case.indicators]
-        if missing:
-            reason = f"indicator {missing[0]!r} not coded (use unknown when not known)"
-            raise fail(doc, (*at, "indicators"), reason, ReferenceDataError)
+        if (case.case_kind == "join_war") != (case.patron is not None):
+            reason = "a join_war case has a patron; a start_war case has patron: null"
+            raise fail(doc, (*at, "kind"), reason, ReferenceDataError)
         horizon_end = case.as_of + dt.timedelta(days=data.horizon_days)
         if not case.as_of < case.resolved_on <= horizon_end:
             reason = f"must fall after as_of ({case.as_of}) and by {horizon_end}"
             raise fail(doc, (*at, "resolved_on"), reason, ReferenceDataError)
+        if strict:
+            _check_complete(case, catalog, doc, at)
+
+
+def _check_complete(
+    case: ReferenceCase, catalog: Catalog, doc: YamlDocument, at: tuple[str, int]
+) -> None:
+    """What the reference set needs beyond a backtest file: every field, every indicator."""
+    for key in _REQUIRED_IN_REFERENCE:
+        if getattr(case, key) is None:
+            raise fail(doc, (*at,), f"{key} is required in the reference set", ReferenceDataError)
+    if not case.sources:
+        raise fail(doc, (*at, "sources"), "cite at least one source", ReferenceDataError)
+    missing = [j for j in catalog.ids if j not in case.indicators]
+    if missing:
+        reason = f"indicator {missing[0]!r} not coded (use unknown when not known)"
+        raise fail(doc, (*at, "indicators"), reason, ReferenceDataError)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from models.catalog import OUTCOMES, Catalog, OutcomeProbabilities, Strict, Text
+from models.catalog import OUTCOMES, Catalog, Kind, OutcomeProbabilities, Strict, Text
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
 from models.yamlio import YamlDocument, did_you_mean, fail, parse_yaml, validate
@@ -83,6 +83,7 @@ class Scenario(Strict):
     title: Text
     extends: Annotated[str, StringConstraints(pattern=SCENARIO_NAME)] | None = None
     base_case: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+    kind: Kind  # the base case's kind: whose population prior the forecast starts from
     as_of: dt.date
     horizon_days: Annotated[int, Field(gt=0)]
     reports: list[ReportEntry] = []
@@ -161,6 +162,9 @@ def _resolve(
     if parent_scenario.base_case != scenario.base_case:
         reason = f"{parent.name} is about {parent_scenario.base_case}, not {scenario.base_case}"
         raise fail(doc, ("extends",), reason, ScenarioError)
+    if parent_scenario.kind != scenario.kind:
+        reason = f"{parent.name} is a {parent_scenario.kind} case, not {scenario.kind}"
+        raise fail(doc, ("kind",), reason, ScenarioError)
     if parent_scenario.as_of > scenario.as_of:
         reason = f"{parent.name} is as of {parent_scenario.as_of}, after {scenario.as_of}"
         raise fail(doc, ("extends",), reason, ScenarioError)

@@ -26,15 +26,34 @@ class Scores:
 
 def score(forecasts: np.ndarray, soft_labels: np.ndarray) -> Scores:
     """Mean expected scores of `forecasts` (case, outcome) against `soft_labels` (case, outcome)."""
+    means = {
+        name: float(values.mean()) for name, values in case_scores(forecasts, soft_labels).items()
+    }
+    return Scores(**means)
+
+
+def case_scores(forecasts: np.ndarray, soft_labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Each case's expected Brier, log and ranked probability score, (case,) each: the
+    per-case terms whose means `score` reports (for paired comparisons and resampling)."""
     n_outcomes = forecasts.shape[1]
-    truth = np.eye(n_outcomes)  # row k: the outcome vector if k is true
-    brier = ((forecasts[:, None, :] - truth[None]) ** 2).sum(axis=2)  # (case, true outcome)
+    truth = np.eye(n_outcomes)
+    brier = ((forecasts[:, None, :] - truth[None]) ** 2).sum(axis=2)
     log = -np.log(np.clip(forecasts, 1e-15, 1.0))
     cumulative = np.cumsum(forecasts, axis=1)[:, None, :-1]
     true_cumulative = np.cumsum(truth, axis=1)[None, :, :-1]
     rps = ((cumulative - true_cumulative) ** 2).sum(axis=2) / (n_outcomes - 1)
+    return {
+        name: (per_outcome * soft_labels).sum(axis=1)
+        for name, per_outcome in (("brier", brier), ("log", log), ("rps", rps))
+    }
 
-    def expected(per_outcome: np.ndarray) -> float:
-        return float((per_outcome * soft_labels).sum(axis=1).mean())
 
-    return Scores(brier=expected(brier), log=expected(log), rps=expected(rps))
+def auc_matrices(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairwise terms of an AUC with uncertain labels: case i is a positive with
+    probability positive[i]. pairs[i, j] = P(i positive, j negative) (i != j), ordered[i, j] =
+    pairs[i, j] times 1 if i scores above j, 1/2 if tied. AUC = ordered.sum() / pairs.sum();
+    with case multiplicities m (a bootstrap), m @ ordered @ m / m @ pairs @ m."""
+    pairs = positive[:, None] * (1.0 - positive[None, :])
+    np.fill_diagonal(pairs, 0.0)
+    above = (scores[:, None] > scores[None, :]) + 0.5 * (scores[:, None] == scores[None, :])
+    return pairs * above, pairs

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from models.artifact import Artifact, save_artifact
-from models.catalog import OUTCOMES, Catalog, load_catalog
+from models.catalog import KINDS, OUTCOMES, Catalog, load_catalog
+from models.elicitation import centres, sigmoid
+from models.predict import ModelDraws
 from models.reference import ReferenceSet, load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Sampler settings for tests: sampling takes well under a second (compiling dominates), so
 # there is no reason to sample less than `forecast fit` does.
 TEST_DRAWS = 1000
-TEST_TUNE = 1000
+TEST_TUNE = 1500
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +39,8 @@ def make_catalog(
     half_life: float = 30.0,
     pseudo_counts: Sequence[float] = (5.0, 1.0, 2.0),
 ) -> Catalog:
-    """A valid synthetic catalog: one indicator per row of `likelihoods` (indicator, outcome)."""
+    """A valid synthetic catalog: one indicator per row of `likelihoods` (indicator, outcome),
+    both kinds with the same prior, every group in both kinds."""
     indicators = [
         {
             "id": f"sign_{j}",
@@ -52,18 +55,39 @@ def make_catalog(
         }
         for j, row in enumerate(likelihoods)
     ]
+    prior = {
+        "pseudo_counts": dict(zip(OUTCOMES, pseudo_counts, strict=True)),
+        "tally": dict(zip(OUTCOMES, pseudo_counts, strict=True)),
+        "frame": "synthetic",
+        "rationale": "synthetic",
+        "sources": ["synthetic"],
+    }
     return Catalog.model_validate(
         {
-            "version": 1,
+            "version": 2,
             "horizon_days": 90,
-            "outcome_prior": {
-                "pseudo_counts": dict(zip(OUTCOMES, pseudo_counts, strict=True)),
-                "rationale": "synthetic",
-            },
-            "groups": {name: name for name in sorted(set(groups))},
+            "outcome_priors": dict.fromkeys(KINDS, prior),
+            "groups": {name: {"label": name, "state": name} for name in dict.fromkeys(groups)},
             "indicators": indicators,
         }
     )
+
+
+def synthetic_draws(
+    catalog: Catalog, n_draws: int = 4000, seed: int = 7, spread: float = 0.4
+) -> ModelDraws:
+    """Draws scattered around the catalog's elicitation, as a posterior would be: the prior's
+    centres (`models.elicitation`) plus noise, and each kind's population prior."""
+    rng = np.random.default_rng(seed)
+    prior = centres(catalog)
+    n_groups, n_indicators = prior.eta.shape[0], prior.a.size
+    eta = prior.eta + spread * rng.standard_normal((n_draws, n_groups, len(OUTCOMES)))
+    a = prior.a + spread * rng.standard_normal((n_draws, n_indicators))
+    half_gap = np.exp(prior.u + spread * rng.standard_normal((n_draws, n_indicators))) / 2
+    theta = np.stack([sigmoid(a - half_gap), sigmoid(a + half_gap)], axis=-1)
+    theta = np.clip(theta, 1e-6, 1 - 1e-6)
+    pi = {kind: rng.dirichlet(catalog.prior_counts(kind), n_draws) for kind in KINDS}
+    return ModelDraws(theta, sigmoid(eta), pi)
 
 
 def broken_copy(source: Path, directory: Path, old: str, new: str) -> Path:
@@ -82,25 +106,37 @@ def line_of(path: Path, fragment: str) -> int:
     return next(number for number, line in enumerate(lines, 1) if fragment in line)
 
 
-def make_reference(states: np.ndarray, labels: np.ndarray, confidence: float) -> ReferenceSet:
-    """A reference set straight from arrays (simulation studies)."""
+def make_reference(
+    states: np.ndarray,
+    labels: np.ndarray,
+    confidence: float,
+    families: Sequence[str] | None = None,
+) -> ReferenceSet:
+    """A reference set straight from arrays (simulation studies): start_war cases, each its
+    own family unless `families` says otherwise."""
+    n = len(labels)
     return ReferenceSet(
         cases=(),
         states=states,
         labels=labels,
-        confidence=np.full(len(labels), confidence),
+        confidence=np.full(n, confidence),
         fingerprint="simulated",
+        kinds=("start_war",) * n,
+        families=tuple(families) if families is not None else tuple(f"case-{i}" for i in range(n)),
     )
 
 
 @pytest.fixture(scope="session")
 def fitted(catalog: Catalog) -> tuple[Artifact, object]:
     """One real fit on the shipped reference cases, shared by the whole session."""
+    from models.agreement import load_second_coding
     from models.fit import SamplerSettings, fit
 
     reference = load_reference(catalog)
     settings = SamplerSettings(draws=TEST_DRAWS, tune=TEST_TUNE, chains=4)
-    return fit(catalog, reference, settings, progress=False)
+    return fit(
+        catalog, reference, settings, progress=False, second_coding=load_second_coding(catalog)
+    )
 
 
 @pytest.fixture(scope="session")

@@ -457,9 +457,33 @@ function renderForecast() {
       percent(p.mean),
     );
   }
+  renderPrior();
   renderWarnings();
   renderDrivers();
   renderNext();
+}
+
+/** Where the forecast starts from (the prior and whose it is), and how far the plausible
+ * range of the invasion base rate would move it. */
+function renderPrior() {
+  const { prior, base_rates: shifts } = state.forecast;
+  const whose = {
+    catalog: `the ${prior.kind.replace("_", " ")} population base rate`,
+    case: "the analyst's prior for this case",
+    scenario: "the scenario's prior",
+  }[prior.source] ?? prior.source;
+  const invasion = shifts.filter((s) => s.outcome === "direct_invasion");
+  const [low, high] = [...invasion].sort((a, b) => a.base_rate - b.base_rate);
+  const range = low
+    ? ` With the invasion base rate anywhere from ${percent(low.base_rate)} to ` +
+      `${percent(high.base_rate)}, invasion would be ` +
+      `${percent(low.probabilities.direct_invasion)}–${percent(high.probabilities.direct_invasion)}.`
+    : "";
+  setText(
+    $("prior"),
+    `Starts from ${whose}: invasion ${percent(prior.probabilities.direct_invasion)}, ` +
+      `false flag ${percent(prior.probabilities.false_flag)}.${range}`,
+  );
 }
 
 function renderWarnings() {
@@ -659,13 +683,25 @@ function renderReports() {
   $("reports-rows").replaceChildren(...rows);
 }
 
+/** `+7% (95% −3% to +17%)`: a skill with its interval. */
+function skillText(s) {
+  const pct = (x) => `${x >= 0 ? "+" : "−"}${Math.abs(Math.round(x * 100))}%`;
+  return `${pct(s.value)} (95% ${pct(s.lower)} to ${pct(s.upper)})`;
+}
+
+function aucText(a) {
+  if (!a) return "undefined (no such case)";
+  return `${a.value.toFixed(2)} (${a.lower.toFixed(2)}\u2013${a.upper.toFixed(2)})`;
+}
+
 function renderModel() {
   const m = state.model;
   const d = m.diagnostics;
-  const loo =
-    m.loo?.model && m.loo?.base_rate
-      ? `log score ${m.loo.model.log.toFixed(3)} vs base rate ${m.loo.base_rate.log.toFixed(3)} (lower is better)`
-      : "not recorded";
+  const s = m.skill;
+  const skill =
+    `Brier skill of the evidence ${skillText(s.brier_skill)} over the reference frequency, ` +
+    `leaving one of ${s.families} crisis families out at a time (${s.cases} cases); ` +
+    `AUC invasion ${aucText(s.auc.direct_invasion)}, false flag ${aucText(s.auc.false_flag)}.`;
   const facts = [
     ["Artifact", h("code", {}, m.artifact_id)],
     [
@@ -682,7 +718,7 @@ function renderModel() {
       ` ${d.summary}`,
     ],
     ["Reference cases", String(m.reference_cases)],
-    ["Out of sample", loo],
+    ["Out of sample", h("span", { "data-testid": "model-skill" }, skill)],
   ];
   $("model").replaceChildren(
     ...facts.flatMap(([term, ...value]) => [h("dt", {}, term), h("dd", {}, ...value)]),

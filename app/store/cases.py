@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -10,18 +11,62 @@ from sqlalchemy.orm import Session
 from app.schemas import CaseIn
 from app.store.db import WRITER
 from app.store.tables import CaseRow
-from models.errors import ConflictError, NotFoundError
+from models.catalog import OUTCOMES, OutcomeProbabilities
+from models.errors import ConflictError, InputError, NotFoundError
+from models.predict import Prior
 from models.yamlio import did_you_mean
+
+PRIOR_SUM_TOLERANCE = 1e-6
+
+
+class CaseHead(NamedTuple):
+    """What a write needs of its case, read with the case's lock: whose prior it starts from."""
+
+    id: str
+    kind: str
+    outcome_prior: dict[str, float] | None
+
+    @property
+    def prior(self) -> Prior:
+        """The case's outcome prior: the analyst's, else its kind's population prior."""
+        if self.outcome_prior is None:
+            return Prior(self.kind)
+        return Prior(self.kind, "case", tuple(self.outcome_prior[o] for o in OUTCOMES))
 
 
 def create_case(session: Session, case: CaseIn) -> CaseRow:
-    """Store a new case; an existing id is a conflict (nothing is changed)."""
+    """Store a new case; an existing id is a conflict (nothing is changed). A kind left out
+    follows from the patron; one that contradicts it is refused."""
+    implied = "start_war" if case.patron is None else "join_war"
+    if case.kind is not None and case.kind != implied:
+        reason = f"a {case.kind} case {'has' if case.kind == 'join_war' else 'has no'} patron"
+        raise InputError("body.kind", reason)
+    check_prior(case.outcome_prior, "body.outcome_prior")
     if session.get(CaseRow, case.id) is not None:
         raise ConflictError("id", f"case {case.id!r} already exists")
-    row = CaseRow(**case.model_dump(), created_at=dt.datetime.now(dt.UTC))
+    fields = case.model_dump() | {"kind": implied}
+    row = CaseRow(**fields, created_at=dt.datetime.now(dt.UTC))
     session.add(row)
     session.commit()
     return row
+
+
+def check_prior(prior: OutcomeProbabilities | None, where: str) -> None:
+    """An outcome prior must sum to 1 (InputError naming `where` otherwise)."""
+    if prior is not None and abs(float(prior.as_array().sum()) - 1.0) > PRIOR_SUM_TOLERANCE:
+        raise InputError(
+            where, f"the probabilities must sum to 1, not {prior.as_array().sum():.6g}"
+        )
+
+
+def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None) -> CaseHead:
+    """Within the caller's transaction, the case locked: fix its outcome prior (None: back to
+    its kind's population prior)."""
+    check_prior(prior, "body.outcome_prior")
+    row = get_case(session, case_id)
+    row.outcome_prior = None if prior is None else prior.model_dump()
+    session.flush()
+    return CaseHead(row.id, row.kind, row.outcome_prior)
 
 
 def list_cases(session: Session) -> list[CaseRow]:
@@ -34,21 +79,37 @@ def begin_writing(session: Session) -> None:
     session.connection(execution_options={WRITER: True})
 
 
-def lock_case(session: Session, case_id: str) -> None:
+def lock_case(session: Session, case_id: str) -> CaseHead:
     """Make the transaction the case's only writer until it ends (PostgreSQL: a row lock;
-    SQLite: `begin_writing` has done it). NotFoundError for an unknown case."""
+    SQLite: `begin_writing` has done it), and read what a write needs of it. NotFoundError
+    for an unknown case."""
     locked = session.connection().execute(_LOCK, {"case_id": case_id}).first()
     if locked is None:
-        get_case(session, case_id)  # raises, naming the closest case
+        raise _not_found(session, case_id)
+    return CaseHead(*locked)
 
 
-_LOCK = select(CaseRow.id).where(CaseRow.id == bindparam("case_id")).with_for_update()
+_LOCK = (
+    select(CaseRow.id, CaseRow.kind, CaseRow.outcome_prior)
+    .where(CaseRow.id == bindparam("case_id"))
+    .with_for_update()
+)
+
+
+def case_head(session: Session, case_id: str) -> CaseHead:
+    """What a forecast needs of a case (NotFoundError for an unknown case), without a lock."""
+    row = get_case(session, case_id)
+    return CaseHead(row.id, row.kind, row.outcome_prior)
 
 
 def get_case(session: Session, case_id: str) -> CaseRow:
     """The case with this id; NotFoundError, with the closest id as a suggestion, otherwise."""
     row = session.get(CaseRow, case_id)
     if row is None:
-        known = session.scalars(select(CaseRow.id)).all()
-        raise NotFoundError("case_id", f"no case {case_id!r}{did_you_mean(case_id, known)}")
+        raise _not_found(session, case_id)
     return row
+
+
+def _not_found(session: Session, case_id: str) -> NotFoundError:
+    known = session.scalars(select(CaseRow.id)).all()
+    return NotFoundError("case_id", f"no case {case_id!r}{did_you_mean(case_id, known)}")

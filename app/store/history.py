@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
@@ -12,10 +13,11 @@ from app.store.cases import get_case
 from app.store.tables import ForecastRow
 
 
-def record(connection: Connection, forecast: ForecastOut, reports_hash: str) -> None:
-    """Add a point unless the case's latest one used the same reports and the same model
-    (returning to an earlier set of reports is a change, and recorded). In the caller's
-    transaction (Core: a write's hot path); the caller commits."""
+def record(connection: Connection, forecast: ForecastOut, inputs: str) -> None:
+    """Add a point unless the case's latest one used the same reports and prior (`inputs`,
+    hashed) and the same model (returning to an earlier set of reports is a change, and
+    recorded). In the caller's transaction (Core: a write's hot path); the caller commits."""
+    reports_hash = hashlib.sha256(inputs.encode()).hexdigest()
     latest = connection.execute(_LATEST, {"case_id": forecast.case_id}).first()
     if latest is not None and tuple(latest) == (reports_hash, forecast.artifact_id):
         return

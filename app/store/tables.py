@@ -39,6 +39,9 @@ class CaseRow(Base):
     state: Mapped[str] = mapped_column(String(120))
     target: Mapped[str] = mapped_column(String(120))
     patron: Mapped[str | None] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))  # join_war | start_war
+    # An analyst's fixed outcome prior ({outcome: probability}), else the kind's population one.
+    outcome_prior: Mapped[dict[str, float] | None] = mapped_column(JSON)
     horizon_days: Mapped[int]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
@@ -72,7 +75,8 @@ class ForecastRow(Base):
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     as_of: Mapped[dt.date]
     artifact_id: Mapped[str] = mapped_column(String(40))
-    reports_hash: Mapped[str] = mapped_column(String(64))  # the reports used, without the date
+    # sha256 of the reports used (without the date) and the prior: a new point when either changes
+    reports_hash: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ForecastOut
 
 

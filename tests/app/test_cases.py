@@ -94,3 +94,28 @@ def _json(body: dict[str, Any]) -> str:
     import json
 
     return json.dumps(body, allow_nan=True)
+
+
+def test_the_kind_follows_from_the_patron_or_must_agree_with_it(client: TestClient) -> None:
+    joined = client.post("/v1/cases", json=BELARUS, headers=AUTH).json()
+    assert joined["kind"] == "join_war" and joined["outcome_prior"] is None
+    alone = BELARUS | {"id": "russia-ukraine-2021", "state": "Russia", "patron": None}
+    assert client.post("/v1/cases", json=alone, headers=AUTH).json()["kind"] == "start_war"
+    wrong = BELARUS | {"id": "wrong-kind", "kind": "start_war"}
+    refused = client.post("/v1/cases", json=wrong, headers=AUTH)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == "body.kind"
+    assert "a start_war case has no patron" in refused.json()["detail"][0]["msg"]
+    assert client.get("/v1/cases/wrong-kind").status_code == 404
+
+
+def test_an_outcome_prior_must_sum_to_one(client: TestClient) -> None:
+    prior = {"no_entry": 0.5, "false_flag": 0.1, "direct_invasion": 0.1}
+    refused = client.post("/v1/cases", json=BELARUS | {"outcome_prior": prior}, headers=AUTH)
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == "body.outcome_prior"
+    assert "sum to 1" in refused.json()["detail"][0]["msg"]
+    assert client.get("/v1/cases").json() == []
+    fixed = {"no_entry": 0.9, "false_flag": 0.02, "direct_invasion": 0.08}
+    created = client.post("/v1/cases", json=BELARUS | {"outcome_prior": fixed}, headers=AUTH)
+    assert created.status_code == 201 and created.json()["outcome_prior"] == fixed

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.forecasting import today
+from models.catalog import load_catalog
 
 from .conftest import AUTH, BELARUS
 
@@ -45,7 +46,7 @@ def test_post_one_report_returns_the_updated_forecast(case: TestClient) -> None:
     assert sum(mean.values()) == pytest.approx(1.0)
     assert all(p["words"] for p in after["probabilities"])
     assert after["contributions"][0]["indicator"] == "covert_mobilization"
-    assert len(after["value_of_information"]) == 16
+    assert len(after["value_of_information"]) == len(load_catalog().ids) - 1
 
 
 def test_a_batch_is_stored_whole(case: TestClient) -> None:
@@ -205,3 +206,70 @@ def test_reads_can_require_the_token(make_app: Callable[..., FastAPI]) -> None:
         assert (
             client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
         )
+
+
+def test_every_forecast_names_its_prior_and_how_base_rates_move_it(case: TestClient) -> None:
+    forecast = case.get(FORECAST).json()
+    assert forecast["prior"]["kind"] == "join_war" and forecast["prior"]["source"] == "catalog"
+    assert set(forecast["prior"]["pseudo_counts"]) == {"no_entry", "false_flag", "direct_invasion"}
+    assert len(forecast["base_rates"]) == 6
+    invasion = [row for row in forecast["base_rates"] if row["outcome"] == "direct_invasion"]
+    low, high = sorted(invasion, key=lambda row: row["base_rate"])
+    assert low["probabilities"]["direct_invasion"] < high["probabilities"]["direct_invasion"]
+    assert forecast["evidence_ratios"] == {
+        "no_entry": 1.0,
+        "false_flag": 1.0,
+        "direct_invasion": 1.0,
+    }
+
+
+def test_an_analysts_prior_is_used_named_and_can_be_withdrawn(case: TestClient) -> None:
+    case.post(REPORTS, json=report(), headers=AUTH)
+    before = case.get(FORECAST)
+    fixed = {"no_entry": 0.97, "false_flag": 0.01, "direct_invasion": 0.02}
+    assert case.put(f"/v1/cases/{CASE}/prior", json={"outcome_prior": fixed}).status_code == 401
+    changed = case.put(f"/v1/cases/{CASE}/prior", json={"outcome_prior": fixed}, headers=AUTH)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["prior"]["source"] == "case" and body["prior"]["pseudo_counts"] is None
+    assert body["prior"]["probabilities"] == pytest.approx(fixed)
+    served = case.get(FORECAST)
+    assert served.json() == body and served.headers["etag"] == changed.headers["etag"]
+    assert served.headers["etag"] != before.headers["etag"]
+    mean = {p["outcome"]: p["mean"] for p in body["probabilities"]}
+    old = {p["outcome"]: p["mean"] for p in before.json()["probabilities"]}
+    assert mean["direct_invasion"] < old["direct_invasion"]
+    bad = case.put(
+        f"/v1/cases/{CASE}/prior", json={"outcome_prior": fixed | {"no_entry": 0.5}}, headers=AUTH
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == "body.outcome_prior"
+    assert case.get(FORECAST).json() == body  # refused: nothing changed
+    back = case.put(f"/v1/cases/{CASE}/prior", json={"outcome_prior": None}, headers=AUTH)
+    assert back.json() == before.json() and back.headers["etag"] == before.headers["etag"]
+    points = case.get(f"{FORECAST}/history").json()
+    assert [p["reports_used"] for p in points][-3:] == [1, 1, 1]  # one per prior
+
+
+def test_a_retraction_restores_the_forecast_exactly(case: TestClient) -> None:
+    case.post(
+        REPORTS, json=[report(), report(indicator="troop_shortfall", grade="B")], headers=AUTH
+    )
+    before = case.get(FORECAST)
+    posted = case.post(REPORTS, json=report(indicator="pretext_claims", value=0.7), headers=AUTH)
+    assert posted.json()["forecast"] != before.json()
+    case.delete(f"{REPORTS}/{posted.json()['reports'][0]['id']}", headers=AUTH)
+    after = case.get(FORECAST)
+    assert after.content == before.content
+    assert after.headers["etag"] == before.headers["etag"]
+
+
+def test_a_start_war_case_takes_no_evidence_from_patron_signs(client: TestClient) -> None:
+    alone = BELARUS | {"id": "alone", "patron": None}
+    assert client.post("/v1/cases", json=alone, headers=AUTH).status_code == 201
+    prior = client.get("/v1/cases/alone/forecast").json()
+    assert prior["prior"]["kind"] == "start_war"
+    posted = client.post(
+        "/v1/cases/alone/reports", json=report(indicator="patron_pressure_to_enter"), headers=AUTH
+    ).json()["forecast"]
+    assert posted["probabilities"] == prior["probabilities"] and posted["reports_used"] == 1
+    assert posted["contributions"] == []

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Date, column, func, insert, select, table
 from sqlalchemy.orm import Session
 
 from app import serve
 from app.seed import ARTICLE_CASE, seed_article_case
 from app.settings import Settings
 from app.store.db import make_engine, migrate
-from app.store.tables import ForecastRow, ReportRow
+from app.store.tables import CaseRow, ForecastRow, ReportRow, UtcDateTime
 from models.catalog import Catalog
 
 
@@ -23,7 +24,7 @@ def test_the_article_case_is_loaded_once(database_url: str, catalog: Catalog) ->
         assert seed_article_case(session, catalog) is True
         assert seed_article_case(session, catalog) is False
         reports = session.scalar(select(func.count()).select_from(ReportRow))
-        assert reports == 17
+        assert reports == 18
     engine.dispose()
     assert ARTICLE_CASE["id"] == "belarus-ukraine-2022"
 
@@ -38,14 +39,35 @@ def test_write_token_is_generated_once_and_kept_private(
     assert serve.write_token(Settings(write_token="configured")) == "configured"
 
 
-def test_an_upgrade_keeps_the_data(database_url: str, catalog: Catalog) -> None:
-    """Data written under the first schema survives the migration to the current one."""
+def test_an_upgrade_keeps_the_data(database_url: str) -> None:
+    """Data written under the first schema survives the migrations to the current one, and the
+    cases get the kind their patron implies."""
     engine = make_engine(database_url)
     migrate(engine, "0001")
-    with Session(engine) as session:
-        seed_article_case(session, catalog)
+    # The first schema's columns only, typed so that each dialect stores dates its own way.
+    cases = table(
+        "cases",
+        *(column(name) for name in ("id", "title", "state", "target", "patron", "horizon_days")),
+        column("created_at", UtcDateTime),
+    )
+    reports = table(
+        "reports",
+        *(column(name) for name in ("case_id", "indicator", "value", "source", "grade", "note")),
+        column("observed_on", Date),
+        column("received_at", UtcDateTime),
+    )
+    at = dt.datetime(2022, 7, 19, 12, tzinfo=dt.UTC)
+    case = {"title": "t", "state": "s", "target": "x", "horizon_days": 90, "created_at": at}
+    report = {"case_id": "joined", "indicator": "covert_mobilization", "value": 1.0}
+    report |= {"source": "src", "grade": "B", "note": "", "received_at": at}
+    with engine.begin() as connection:
+        connection.execute(insert(cases), [case | {"id": "joined", "patron": "P"}])
+        connection.execute(insert(cases), [case | {"id": "alone", "patron": None}])
+        connection.execute(insert(reports), [report | {"observed_on": dt.date(2022, 7, 1)}] * 3)
     migrate(engine)
     with Session(engine) as session:
-        assert session.scalar(select(func.count()).select_from(ReportRow)) == 17
+        assert session.scalar(select(func.count()).select_from(ReportRow)) == 3
         assert session.scalar(select(func.count()).select_from(ForecastRow)) == 0
+        kinds = {row.id: row.kind for row in session.execute(select(CaseRow.id, CaseRow.kind))}
+        assert kinds == {"joined": "join_war", "alone": "start_war"}
     engine.dispose()

@@ -36,10 +36,18 @@ def test_indicators_are_the_catalog(client: TestClient, catalog: Catalog) -> Non
 
 def test_model_describes_the_artifact(client: TestClient) -> None:
     body = client.get("/v1/model").json()
-    assert body["artifact_id"].startswith("m-") and body["reference_cases"] >= 30
+    assert body["artifact_id"].startswith("m-") and body["reference_cases"] >= 80
     assert body["diagnostics"]["passed"] is True
-    assert body["loo"]["model"]["log"] < body["loo"]["base_rate"]["log"]
-    assert 0 <= body["within_group_correlation"] < 1
+    # The skill, with its uncertainty: an interval, a standard error, never a bare number.
+    skill = body["skill"]
+    assert skill["brier_skill"]["lower"] <= skill["brier_skill"]["value"]
+    assert skill["brier_skill"]["value"] <= skill["brier_skill"]["upper"]
+    assert skill["log_difference"]["se"] > 0
+    assert set(skill["auc"]) == {"no_entry", "false_flag", "direct_invasion"}
+    assert "forecasts" not in body["evaluation"]  # the per-case forecasts stay in the artifact
+    assert set(body["priors"]) == {"join_war", "start_war"}
+    fitted = body["likelihoods"]["covert_mobilization"]["direct_invasion"]
+    assert fitted["lower"] <= fitted["mean"] <= fitted["upper"] and "elicited" in fitted
 
 
 def test_openapi_lists_the_routes(client: TestClient) -> None:

@@ -36,6 +36,7 @@ version: 1
 title: The baseline, were pretext claims no sign of anything and the outcomes equally likely
 extends: baseline-2022-07-19
 base_case: belarus-ukraine-2022
+kind: join_war
 as_of: 2022-07-19
 horizon_days: 90
 overrides:

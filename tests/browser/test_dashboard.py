@@ -136,6 +136,14 @@ def test_the_page_shows_the_first_case_and_its_forecast(
     assert "present" in drills.text and "2 d" in drills.text
     assert count(browser, "history-point") == len(http.get(f"{CASE}/forecast/history").json())
     assert "passed" in browser.find_element(By.CSS_SELECTOR, '[data-testid="model-status"]').text
+    # The model's skill with its uncertainty, as /v1/model states it.
+    skill = http.get("/v1/model").json()["skill"]
+    shown = browser.find_element(By.CSS_SELECTOR, '[data-testid="model-skill"]').text
+    assert f"{round(skill['brier_skill']['value'] * 100):+d}%".replace("-", "\u2212") in shown
+    assert "95%" in shown and f"{skill['families']} crisis families" in shown
+    # Where the forecast starts from, and how the base rate would move it.
+    prior = browser.find_element(By.CSS_SELECTOR, '[data-testid="prior"]').text
+    assert "join war population base rate" in prior and "invasion base rate anywhere" in prior
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="drivers"]').text
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="next"]').text
     updated = browser.find_element(By.CSS_SELECTOR, '[data-testid="updated"]')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -13,21 +14,18 @@ from models.artifact import Artifact, load_artifact, make_artifact, save_artifac
 from models.catalog import Catalog
 from models.errors import ArtifactError
 
-from ..conftest import ROOT
+from ..conftest import ROOT, synthetic_draws
 
 REFERENCE = "reference-fingerprint"
 
 
 def synthetic(catalog: Catalog, passed: bool = True) -> Artifact:
-    rng = np.random.default_rng(1)
-    theta = rng.uniform(0.05, 0.95, (200, len(catalog.ids), 3))
-    pi = rng.dirichlet([5, 1, 2], 200)
     meta = {
         "catalog_sha256": catalog.fingerprint,
         "reference_sha256": REFERENCE,
         "diagnostics": {"passed": passed, "summary": "max r-hat 1.05"},
     }
-    return make_artifact(pi, theta, 0.3, meta)
+    return make_artifact(synthetic_draws(catalog, n_draws=200, seed=1), meta)
 
 
 def test_round_trip(tmp_path: Path, catalog: Catalog) -> None:
@@ -35,8 +33,10 @@ def test_round_trip(tmp_path: Path, catalog: Catalog) -> None:
     save_artifact(artifact, tmp_path / "a.npz")
     loaded = load_artifact(tmp_path / "a.npz", catalog, REFERENCE)
     assert loaded.id == artifact.id and loaded.id.startswith("m-")
-    np.testing.assert_array_equal(loaded.theta, artifact.theta)
-    assert loaded.correlation == 0.3
+    np.testing.assert_array_equal(loaded.draws.theta, artifact.draws.theta)
+    np.testing.assert_array_equal(loaded.draws.phi, artifact.draws.phi)
+    for kind, pi in artifact.draws.pi.items():
+        np.testing.assert_array_equal(loaded.draws.pi[kind], pi)
 
 
 def test_missing_artifact_says_to_fit(tmp_path: Path, catalog: Catalog) -> None:
@@ -72,6 +72,24 @@ def test_stale_artifact_is_refused(tmp_path: Path, catalog: Catalog) -> None:
         load_artifact(path, changed, REFERENCE)
 
 
+def test_draws_outside_their_range_are_refused(tmp_path: Path, catalog: Catalog) -> None:
+    """theta with the state on below off, or a probability of exactly 1, is corrupt."""
+    path = tmp_path / "a.npz"
+    draws = synthetic_draws(catalog, n_draws=200, seed=1)
+    for theta in (draws.theta[:, :, ::-1], np.where(draws.theta > 0.5, 1.0, draws.theta)):
+        bad = make_artifact(
+            dataclasses.replace(draws, theta=np.ascontiguousarray(theta)),
+            {
+                "catalog_sha256": catalog.fingerprint,
+                "reference_sha256": REFERENCE,
+                "diagnostics": {"passed": True, "summary": "ok"},
+            },
+        )
+        save_artifact(bad, path)
+        with pytest.raises(ArtifactError, match="corrupt draws of theta"):
+            load_artifact(path, catalog, REFERENCE)
+
+
 def test_failed_diagnostics_are_not_served(tmp_path: Path, catalog: Catalog) -> None:
     path = tmp_path / "a.npz"
     save_artifact(synthetic(catalog, passed=False), path)
@@ -88,9 +106,10 @@ from pathlib import Path
 from models.artifact import load_artifact
 from models.catalog import load_catalog
 from models.evidence import no_evidence
+from models.predict import Prior
 catalog = load_catalog()
 artifact = load_artifact(Path({str(path)!r}), catalog, {REFERENCE!r})
-artifact.predictor(catalog).predict(no_evidence(len(catalog.ids)))
+artifact.predictor(catalog).predict(no_evidence(len(catalog.ids)), Prior("join_war"))
 heavy = sorted(m for m in ("pymc", "pytensor", "arviz", "xarray", "nutpie") if m in sys.modules)
 print(heavy)
 """

@@ -46,8 +46,49 @@ def test_each_indicator_quotes_the_article(catalog: Catalog) -> None:
         pytest.skip("the source article (shared/seed) is not beside this checkout")
     text = _normalise(articles[0].read_text(encoding="utf-8"))
     for indicator in catalog.indicators:
+        if indicator.article is None:  # grounded in its sources instead
+            assert indicator.sources, indicator.id
+            continue
         quote = _normalise(indicator.article.replace("...", ""))
         assert quote in text, indicator.id
+
+
+def test_each_kind_has_a_documented_population_prior(catalog: Catalog) -> None:
+    """The outcome priors come from population frames (not the reference set): both kinds,
+    with their tally and sources, and pseudo-counts whose proportions follow the tally's
+    direction (invasion rarer than entry-free crises)."""
+    assert set(catalog.outcome_priors) == {"join_war", "start_war"}
+    for prior in catalog.outcome_priors.values():
+        counts = prior.pseudo_counts.as_array()
+        assert prior.sources and prior.frame and counts.sum() <= 30
+        assert counts[0] > counts[2] > counts[1]
+    assert catalog.applicable("start_war").sum() < catalog.applicable("join_war").sum()
+
+
+def test_false_flag_has_signs_that_come_before_the_incident(catalog: Catalog) -> None:
+    """At least two indicators favour false_flag over both other outcomes as elicited."""
+    favouring = [
+        i.id
+        for i in catalog.indicators
+        if i.likelihood.false_flag > max(i.likelihood.no_entry, i.likelihood.direct_invasion)
+    ]
+    assert {"provocation_warnings", "narrative_seeding", "civil_alerts"} <= set(favouring)
+
+
+def test_prose_does_not_change_the_fingerprint(tmp_path: Path, catalog: Catalog) -> None:
+    """Correcting a rationale or a label leaves a fitted artifact valid."""
+    edited = _write(
+        tmp_path,
+        "rationale: Call-ups hidden from the public are costly",
+        "rationale: Call-ups concealed from the public are costly",
+    )
+    assert load_catalog(edited).fingerprint == catalog.fingerprint
+
+
+def test_a_group_without_indicators_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "groups:\n", "groups:\n  empty:\n    label: x\n    state: y\n")
+    with pytest.raises(CatalogError, match="group without indicators"):
+        load_catalog(path)
 
 
 def test_elicited_likelihoods_agree_with_stated_direction(catalog: Catalog) -> None:
@@ -126,7 +167,7 @@ def test_missing_file_is_a_catalog_error(tmp_path: Path) -> None:
 
 
 def test_fingerprint_ignores_comments_but_not_numbers(tmp_path: Path, catalog: Catalog) -> None:
-    commented = _write(tmp_path, "version: 1\n", "# a new comment\nversion: 1\n")
+    commented = _write(tmp_path, "version: 2\n", "# a new comment\nversion: 2\n")
     assert load_catalog(commented).fingerprint == catalog.fingerprint
     changed = _write(tmp_path, "direct_invasion: 0.65}", "direct_invasion: 0.66}")
     assert load_catalog(changed).fingerprint != catalog.fingerprint

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from models.catalog import OUTCOMES
+from models.catalog import OUTCOMES, load_catalog
 from models.cli import app
 
 from ..conftest import ROOT
@@ -38,13 +38,18 @@ def test_run_json_is_complete(artifact_path: Path) -> None:
     means = [p["mean"] for p in record["probabilities"]]
     assert sum(means) == pytest.approx(1.0)
     assert all(p["lower"] <= p["mean"] <= p["upper"] for p in record["probabilities"])
-    assert {c["indicator"] for c in record["contributions"]} == set(record_indicators())
-    assert record["value_of_information"] == []  # the article reports every indicator
+    reported = set(record_indicators()) - UNREPORTED
+    assert {c["indicator"] for c in record["contributions"]} == reported
+    assert {v["indicator"] for v in record["value_of_information"]} == UNREPORTED
+    assert record["prior"]["kind"] == "join_war" and record["prior"]["source"] == "catalog"
+    assert record["evidence_ratios"]["no_entry"] == 1.0
+    assert len(record["base_rates"]) == 2 * len(OUTCOMES)
+
+
+UNREPORTED = {"civil_alerts", "provocation_warnings"}  # the article is silent on them
 
 
 def record_indicators() -> list[str]:
-    from models.catalog import load_catalog
-
     return list(load_catalog().ids)
 
 
@@ -109,7 +114,8 @@ def confirmed(directory: Path) -> Path:
     path = directory / "confirmed.yaml"
     path.write_text(
         "version: 1\ntitle: Mobilization confirmed\nextends: baseline-2022-07-19\n"
-        "base_case: belarus-ukraine-2022\nas_of: 2022-07-26\nhorizon_days: 90\nreports:\n"
+        "base_case: belarus-ukraine-2022\nkind: join_war\n"
+        "as_of: 2022-07-26\nhorizon_days: 90\nreports:\n"
         "  - {indicator: covert_mobilization, value: present, observed_on: 2022-07-25,\n"
         "     source: Allied intelligence, grade: A}\n"
     )
@@ -139,7 +145,7 @@ def test_sensitivity_ranks_unreported_indicators_by_value(artifact_path: Path) -
     top = rows[0]
     assert (top["if_present"]["direct_invasion"] - top["if_absent"]["direct_invasion"]) != 0
     baseline = invoke_json(artifact_path, "sensitivity", str(BASELINE))["if_reported"]
-    assert all(row["bits"] is None for row in baseline)  # the article reports every indicator
+    assert {row["indicator"] for row in baseline if row["bits"] is not None} == UNREPORTED
 
 
 def test_sensitivity_moves_under_each_override(tmp_path: Path, artifact_path: Path) -> None:
@@ -148,14 +154,15 @@ def test_sensitivity_moves_under_each_override(tmp_path: Path, artifact_path: Pa
         path.read_text()
         + "overrides:\n  likelihoods:\n"
         + "    covert_mobilization: {no_entry: 0.5, false_flag: 0.5, direct_invasion: 0.5}\n"
-        + "  outcome_prior: {no_entry: 0.8, false_flag: 0.1, direct_invasion: 0.1}\n"
+        + "  outcome_prior: {no_entry: 0.9, false_flag: 0.017, direct_invasion: 0.083}\n"
     )
     shifts = invoke_json(artifact_path, "sensitivity", str(path))["overrides"]
     labels = [shift["label"] for shift in shifts]
     assert labels == ["likelihood of covert_mobilization", "outcome prior"]
     # An uninformative likelihood removes the confirmed mobilization's push towards invasion.
     assert shifts[0]["effect"]["direct_invasion"] < -0.02
-    assert shifts[1]["effect"]["no_entry"] > 0.1
+    # A prior far more sure of no entry than the population's (0.68) raises it.
+    assert shifts[1]["effect"]["no_entry"] > 0.05
 
 
 def test_report_writes_an_offline_page_with_plots(tmp_path: Path, artifact_path: Path) -> None:
@@ -216,9 +223,88 @@ def test_diagnose_summarises_every_parameter(artifact_path: Path) -> None:
     facts = invoke_json(artifact_path, "diagnose")
     assert facts["artifact_id"].startswith("m-") and facts["plots"] == []
     rows = {row["parameter"]: row for row in facts["summary"]}
-    assert len(rows) == len(OUTCOMES) * (1 + len(record_indicators()))
+    groups = len(load_catalog().groups)
+    assert len(rows) == len(OUTCOMES) * groups + 2 * len(record_indicators())
+    assert len(facts["prior_check"]) == len(OUTCOMES) * len(record_indicators())
     assert max(row["r_hat"] for row in rows.values()) < 1.01  # the fit passed its diagnostics
     shown = runner.invoke(app, ["diagnose", "--rows", "3", "--artifact", str(artifact_path)])
     assert (
         shown.exit_code == 0 and "theta[" in shown.stdout and facts["artifact_id"] in shown.stdout
     )
+    assert "Prior predictive check" in shown.stdout
+
+
+EPISODES = """version: 1
+horizon_days: 90
+cases:
+  - id: invasion-a
+    state: A
+    target: B
+    patron: null
+    as_of: 2000-01-01
+    outcome: direct_invasion
+    resolved_on: 2000-02-01
+    label_confidence: 0.95
+    indicators: {covert_mobilization: present, troop_shortfall: absent, officer_dissent: absent}
+  - id: scare-b
+    state: C
+    target: D
+    patron: null
+    as_of: 2001-01-01
+    outcome: no_entry
+    resolved_on: 2001-04-01
+    label_confidence: 0.9
+    indicators: {covert_mobilization: absent, troop_shortfall: present, public_opposition: present}
+  - id: joiner-c
+    state: E
+    target: F
+    patron: G
+    as_of: 2002-01-01
+    outcome: direct_invasion
+    resolved_on: 2002-03-01
+    label_confidence: 0.8
+    indicators: {patron_pressure_to_enter: present, covert_mobilization: present}
+"""
+
+
+def test_backtest_scores_a_file_of_coded_episodes(tmp_path: Path, artifact_path: Path) -> None:
+    """A file in the reference format, coded by someone else (indicators left out, no kind):
+    per episode and in total, against the base rate, with intervals."""
+    path = tmp_path / "episodes.yaml"
+    path.write_text(EPISODES)
+    result = invoke_json(artifact_path, "backtest", str(path))
+    episodes = {row["id"]: row for row in result["episodes"]}
+    assert set(episodes) == {"invasion-a", "scare-b", "joiner-c"}
+    assert episodes["joiner-c"]["kind"] == "join_war"
+    assert episodes["invasion-a"]["forecast"][2] > episodes["scare-b"]["forecast"][2]
+    served = result["as_served"]["model"]
+    assert served["brier_skill"]["lower"] <= served["brier_skill"]["value"]
+    assert served["brier_skill"]["value"] <= served["brier_skill"]["upper"]
+    assert set(result["evidence"]) == {"file_frequency", "model_with_file_prior"}
+    assert 0.9 < result["coding_reliability"] <= 1.0
+    wide = {"COLUMNS": "200"}  # the tables' width: a terminal's, not the runner's 80
+    shown = runner.invoke(app, ["backtest", str(path), "--artifact", str(artifact_path)], env=wide)
+    assert shown.exit_code == 0, shown.output
+    assert "invasion-a" in shown.stdout and "Brier skill" in shown.stdout
+
+
+def test_backtest_names_a_bad_episode(tmp_path: Path, artifact_path: Path) -> None:
+    path = tmp_path / "episodes.yaml"
+    path.write_text(
+        EPISODES.replace(
+            "covert_mobilization: present, troop", "covert_mobilisation: present, troop"
+        )
+    )
+    result = runner.invoke(app, ["backtest", str(path), "--artifact", str(artifact_path)])
+    assert result.exit_code == 2
+    assert "(invasion-a).indicators.covert_mobilisation" in result.stderr
+    assert "did you mean 'covert_mobilization'" in result.stderr
+
+
+def test_agreement_reports_kappa_per_indicator() -> None:
+    result = runner.invoke(app, ["agreement", "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["episodes"] >= 20
+    assert {row["indicator"] for row in record["per_indicator"]} == set(record_indicators())
+    assert 0.9 < record["reliability"] <= 1.0

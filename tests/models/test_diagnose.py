@@ -51,11 +51,18 @@ def plots(
     artifact: Artifact, catalog: Catalog, tmp_path_factory: pytest.TempPathFactory
 ) -> list[Path]:
     """Every plot of the real draws, thinned to every 4th draw of each chain: all pages are
-    still written, in ~10 s rather than ~16 s (the rank plots' multi-chain test and the drawing
+    still written, in a fraction of the time (the rank plots' multi-chain test and the drawing
     grow with the draws). A directory that does not exist yet: write_plots must create it."""
     chains = artifact.meta["sampler"]["chains"]
+    draws = artifact.draws
     thinned = dataclasses.replace(
-        artifact, pi=thin(artifact.pi, chains, 4), theta=thin(artifact.theta, chains, 4)
+        artifact,
+        draws=dataclasses.replace(
+            draws,
+            theta=thin(draws.theta, chains, 4),
+            phi=thin(draws.phi, chains, 4),
+            pi={kind: thin(pi, chains, 4) for kind, pi in draws.pi.items()},
+        ),
     )
     return diagnose.write_plots(thinned, catalog, tmp_path_factory.mktemp("diag") / "plots")
 
@@ -66,17 +73,21 @@ def thin(draws: np.ndarray, chains: int, step: int) -> np.ndarray:
     return by_chain.reshape(-1, *draws.shape[1:])
 
 
+DIMS = {"theta": ("indicator", "state"), "phi": ("group", "outcome")}
+
+
 @slow
 def test_posterior_has_chains_draws_and_named_coords(artifact: Artifact, catalog: Catalog) -> None:
     posterior = diagnose.posterior(artifact, catalog)["posterior"].dataset
     chains = artifact.meta["sampler"]["chains"]
-    draws = artifact.pi.shape[0] // chains
-    assert posterior["pi"].dims == ("chain", "draw", "outcome")
-    assert posterior["theta"].dims == ("chain", "draw", "indicator", "outcome")
-    assert posterior["pi"].shape == (chains, draws, len(OUTCOMES))
-    assert posterior["theta"].shape == (chains, draws, len(catalog.ids), len(OUTCOMES))
+    draws = artifact.draws.size // chains
+    assert posterior["phi"].dims == ("chain", "draw", "group", "outcome")
+    assert posterior["theta"].dims == ("chain", "draw", "indicator", "state")
+    assert posterior["phi"].shape == (chains, draws, len(catalog.groups), len(OUTCOMES))
+    assert posterior["theta"].shape == (chains, draws, len(catalog.ids), 2)
     assert list(posterior["outcome"].values) == list(OUTCOMES)
     assert list(posterior["indicator"].values) == list(catalog.ids)
+    assert list(posterior["group"].values) == list(catalog.groups)
 
 
 @slow
@@ -85,7 +96,7 @@ def test_posterior_splits_chains_as_the_fit_stacked_them(
 ) -> None:
     posterior = diagnose.posterior(artifact, catalog)["posterior"].dataset
     sampled = trace["posterior"]
-    for name, dims in (("pi", ("outcome",)), ("theta", ("indicator", "outcome"))):
+    for name, dims in DIMS.items():
         np.testing.assert_array_equal(
             posterior[name].values, sampled[name].transpose("chain", "draw", *dims).values
         )
@@ -95,16 +106,18 @@ def test_posterior_splits_chains_as_the_fit_stacked_them(
 def test_summary_rows_are_labelled_with_their_own_element(
     artifact: Artifact, catalog: Catalog
 ) -> None:
-    # Guards the ArviZ pitfall worked around in `diagnose.summary`: with pi before theta in one
-    # Dataset, az.summary puts the values of theta[b, y] on the row labelled theta[a, x].
+    # Guards the ArviZ pitfall worked around in `diagnose.summary`: with two variables in one
+    # Dataset, az.summary can put the values of one element on the row of another.
     table = diagnose.summary(artifact, catalog)
-    expected_rows = [f"pi[{o}]" for o in OUTCOMES] + [
-        f"theta[{i}, {o}]" for i in catalog.ids for o in OUTCOMES
+    expected_rows = [f"phi[{g}, {o}]" for g in catalog.groups for o in OUTCOMES] + [
+        f"theta[{i}, {s}]" for i in catalog.ids for s in ("off", "on")
     ]
     assert list(table.index) == expected_rows
-    means = np.concatenate([artifact.pi.mean(axis=0), artifact.theta.mean(axis=0).ravel()])
-    np.testing.assert_allclose(table["mean"].to_numpy(), means, rtol=1e-12)
-    stacked = np.concatenate([artifact.pi, artifact.theta.reshape(len(artifact.pi), -1)], axis=1)
+    draws = artifact.draws
+    stacked = np.concatenate(
+        [draws.phi.reshape(draws.size, -1), draws.theta.reshape(draws.size, -1)], axis=1
+    )
+    np.testing.assert_allclose(table["mean"].to_numpy(), stacked.mean(axis=0), rtol=1e-12)
     low, high = np.quantile(stacked, [0.05, 0.95], axis=0)
     np.testing.assert_allclose(table["eti90_lb"].to_numpy(), low, rtol=1e-9)
     np.testing.assert_allclose(table["eti90_ub"].to_numpy(), high, rtol=1e-9)
@@ -121,19 +134,14 @@ def test_summary_diagnostics_agree_with_the_fit(
     table = diagnose.summary(artifact, catalog)
     # Element by element, the same numbers as az.rhat / az.ess(method="bulk") on the fit's own
     # trace, which is what models.fit.diagnose stored.
-    rhat = az.rhat(trace, var_names=["pi", "theta"]).to_dataset()
-    ess = az.ess(trace, var_names=["pi", "theta"], method="bulk").to_dataset()
+    names = list(DIMS)[::-1]  # phi, then theta: the summary's order
+    rhat = az.rhat(trace, var_names=names).to_dataset()
+    ess = az.ess(trace, var_names=names, method="bulk").to_dataset()
     for name, diagnostic, column in (("r_hat", rhat, "r_hat"), ("ess", ess, "ess_bulk")):
-        expected = np.concatenate(
-            [
-                diagnostic["pi"].transpose("outcome").values,
-                diagnostic["theta"].transpose("indicator", "outcome").values.ravel(),
-            ]
-        )
+        expected = np.concatenate([diagnostic[v].transpose(*DIMS[v]).values.ravel() for v in names])
         np.testing.assert_allclose(table[column].to_numpy(), expected, rtol=1e-9, err_msg=name)
-    # The stored max r-hat and min bulk ESS also range over the fit's free parameters
-    # (elicitation_scale and z), which the artifact does not keep: ours can only be as bad or
-    # better, and equal when the worst element is a pi or theta (as with this seed).
+    # The stored max r-hat and min bulk ESS also range over the fit's free parameters, which
+    # the artifact does not keep: ours can only be as bad or better.
     stored = artifact.meta["diagnostics"]
     assert table["r_hat"].max() <= stored["max_rhat"] + 1e-9
     assert table["ess_bulk"].min() >= stored["min_ess_bulk"] - 1e-6
@@ -167,7 +175,7 @@ def test_draws_that_do_not_split_into_the_chains_are_refused(
     sampler = {**artifact.meta["sampler"], "chains": chains}
     broken = dataclasses.replace(artifact, meta={**artifact.meta, "sampler": sampler})
     if chains == 3:
-        message = f"{len(artifact.pi)} draws do not divide into 3 chains"
+        message = f"{artifact.draws.size} draws do not divide into 3 chains"
     else:
         message = "no valid chain count"
     with pytest.raises(ArtifactError, match=message):
@@ -175,12 +183,31 @@ def test_draws_that_do_not_split_into_the_chains_are_refused(
 
 
 @slow
-def test_plots_cover_pi_and_every_indicator(plots: list[Path], catalog: Catalog) -> None:
-    pages = -(-len(catalog.ids) // diagnose.INDICATORS_PER_PAGE)
-    theta = [f"theta_{page:02d}" for page in range(1, pages + 1)]
-    expected = [f"{kind}_{name}.png" for kind in ("rank", "trace") for name in ["pi", *theta]]
+def test_plots_cover_every_group_and_indicator_and_the_reliability_diagram(
+    plots: list[Path], catalog: Catalog
+) -> None:
+    def pages(rows: int) -> int:
+        return -(-rows // diagnose.ROWS_PER_PAGE)
+
+    expected = [
+        f"{kind}_{name}_{page:02d}.png"
+        for kind in ("rank", "trace")
+        for name, rows in (("phi", len(catalog.groups)), ("theta", len(catalog.ids)))
+        for page in range(1, pages(rows) + 1)
+    ] + ["reliability.png"]
     assert [path.name for path in plots] == expected
     assert all(path.parent == plots[0].parent for path in plots)
+
+
+def test_prior_check_reproduces_the_elicitation(catalog: Catalog) -> None:
+    """The prior predictive: the model's prior implies each P(present | outcome) near its
+    elicited value, with about the spread of a Beta prior of the elicited sample size."""
+    rows = diagnose.prior_check(catalog)
+    assert len(rows) == len(catalog.ids) * len(OUTCOMES)
+    ratios = np.array([row["prior_sd"] / row["elicited_sd"] for row in rows])
+    assert 0.7 < np.median(ratios) < 1.3
+    errors = np.array([abs(row["prior_mean"] - row["elicited"]) for row in rows])
+    assert np.median(errors) < 0.05 and errors.max() < 0.2
 
 
 @slow

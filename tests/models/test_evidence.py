@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from models.catalog import Catalog
 from models.errors import EvidenceError
-from models.evidence import ADMIRALTY_RELIABILITY, Report, evidence_from_reports, reliability
+from models.evidence import (
+    ADMIRALTY_RELIABILITY,
+    QUANTUM,
+    Report,
+    evidence_from_reports,
+    evidence_from_states,
+    reliability,
+    report_log_likelihoods,
+)
 from models.scenario import Grade
 
 AS_OF = date(2022, 7, 19)
@@ -66,3 +75,32 @@ def test_bad_reports_name_the_field(
         evidence_from_reports(catalog, [good, report], AS_OF)
     assert error.value.where == f"reports[1].{field}"
     assert reason in error.value.reason
+
+
+def test_coded_states_read_at_a_reliability_are_reports_of_it() -> None:
+    """A coded indicator read at reliability rho is a report of reliability rho: strength rho,
+    nothing for an unknown, and certainty at rho = 1."""
+    states = np.array([1.0, 0.0, np.nan])
+    evidence = evidence_from_states(states, 0.9)
+    np.testing.assert_allclose(evidence.strength, [0.9, 0.9, 0.0])
+    assert evidence.absent[0] == pytest.approx(0.05 / 0.95)
+    certain = evidence_from_states(states)
+    np.testing.assert_array_equal(certain.present, [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(certain.absent, [0.0, 1.0, 1.0])
+
+
+def test_log_likelihoods_lie_on_a_grid_where_sums_are_exact(catalog: Catalog) -> None:
+    """Each report's terms are multiples of QUANTUM: adding and taking out reports in any order
+    restores the sums to the bit (see test_coherence for the forecast)."""
+    reports = [
+        Report("pretext_claims", 1.0, AS_OF, "C", "s"),
+        Report("covert_mobilization", 0.3, date(2022, 6, 1), "F", "s"),
+        Report("pretext_claims", 0.0, date(2022, 7, 1), "B", "s"),
+    ]
+    present, absent = report_log_likelihoods(catalog, reports, AS_OF)
+    for sums in (present, absent):
+        np.testing.assert_array_equal(np.round(sums / QUANTUM), sums / QUANTUM)
+    one_at_a_time = sum(
+        np.stack(report_log_likelihoods(catalog, [r], AS_OF)) for r in reversed(reports)
+    )
+    np.testing.assert_array_equal(one_at_a_time, np.stack([present, absent]))

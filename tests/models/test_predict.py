@@ -1,7 +1,8 @@
-"""The predictor on synthetic posterior draws: properties, exactness, explanations."""
+"""The predictor on synthetic posterior draws: exactness against oracles, explanations, priors."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import numpy as np
@@ -9,51 +10,63 @@ import pytest
 
 from models.catalog import OUTCOMES, Catalog
 from models.evidence import (
+    Evidence,
     Report,
     evidence_from_reports,
     evidence_from_states,
     no_evidence,
     reliability,
 )
-from models.predict import Predictor
+from models.predict import ModelDraws, Predictor, Prior
 from models.psis import psis
 
+from ..conftest import synthetic_draws
+
 AS_OF = date(2022, 7, 19)
+JOIN = Prior("join_war")
 
 
 @pytest.fixture(scope="module")
-def draws(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
-    """Draws scattered around the elicited likelihoods, as a posterior would be."""
-    rng = np.random.default_rng(7)
-    n_draws, n_indicators = 4000, len(catalog.ids)
-    pi = rng.dirichlet([6.0, 1.5, 3.0], n_draws)
-    logit = np.log(catalog.likelihoods / (1 - catalog.likelihoods))
-    theta = 1 / (1 + np.exp(-(logit + 0.4 * rng.standard_normal((n_draws, n_indicators, 3)))))
-    return pi, theta
+def draws(catalog: Catalog) -> ModelDraws:
+    return synthetic_draws(catalog)
 
 
 @pytest.fixture(scope="module")
-def predictor(catalog: Catalog, draws: tuple[np.ndarray, np.ndarray]) -> Predictor:
-    return Predictor(catalog, *draws, correlation=0.3)
+def predictor(catalog: Catalog, draws: ModelDraws) -> Predictor:
+    return Predictor(catalog, draws)
 
 
 def report(indicator: str, grade: str = "A", days_old: int = 0, value: float = 1.0) -> Report:
     return Report(indicator, value, AS_OF - timedelta(days=days_old), grade, "test")
 
 
-def invasion(predictor: Predictor, reports: list[Report]) -> float:
+def forecast_of(predictor: Predictor, reports: list[Report], prior: Prior = JOIN) -> np.ndarray:
     evidence = evidence_from_reports(predictor.catalog, reports, AS_OF)
-    return predictor.predict(evidence).mean("direct_invasion")
+    return predictor.predict(evidence, prior).means()
 
 
-def test_no_reports_gives_the_prior(
-    predictor: Predictor, draws: tuple[np.ndarray, np.ndarray]
-) -> None:
-    forecast = predictor.predict(no_evidence(len(predictor.catalog.ids)))
-    # To single precision, the precision of the predictor's per-draw arithmetic.
-    np.testing.assert_allclose(forecast.means(), draws[0].mean(axis=0), rtol=1e-6)
-    assert forecast.contributions == ()
-    assert forecast.effective_draws == pytest.approx(4000)
+def invasion(predictor: Predictor, reports: list[Report]) -> float:
+    return float(forecast_of(predictor, reports)[2])
+
+
+def single_draw(draws: ModelDraws, s: int = 0) -> ModelDraws:
+    return ModelDraws(
+        draws.theta[s : s + 1], draws.phi[s : s + 1], {k: v[s : s + 1] for k, v in draws.pi.items()}
+    )
+
+
+def test_no_reports_gives_the_prior(predictor: Predictor, draws: ModelDraws) -> None:
+    for kind in ("join_war", "start_war"):
+        forecast = predictor.predict(no_evidence(len(predictor.catalog.ids)), Prior(kind))
+        # To single precision, the precision of the predictor's per-draw arithmetic.
+        np.testing.assert_allclose(forecast.means(), draws.pi[kind].mean(axis=0), rtol=1e-6)
+        assert forecast.contributions == ()
+        assert forecast.effective_draws == pytest.approx(4000)
+        assert forecast.prior.source == "catalog" and forecast.prior.pseudo_counts is not None
+    fixed = Prior("join_war", "case", (0.7, 0.1, 0.2))
+    forecast = predictor.predict(no_evidence(len(predictor.catalog.ids)), fixed)
+    np.testing.assert_allclose(forecast.means(), [0.7, 0.1, 0.2], rtol=1e-6)
+    assert forecast.prior.source == "case" and forecast.prior.pseudo_counts is None
 
 
 def test_f_grade_moves_less_than_a_grade(predictor: Predictor) -> None:
@@ -72,29 +85,14 @@ def test_old_report_moves_less_than_fresh_one(predictor: Predictor) -> None:
     assert ancient == pytest.approx(prior, abs=1e-6)
 
 
-def test_ten_reports_of_one_indicator_move_less_than_ten_indicators(
-    catalog: Catalog, draws: tuple[np.ndarray, np.ndarray]
-) -> None:
-    # Naive product (r = 0), so that the comparison is about the channel, not the discount.
-    naive = Predictor(catalog, *draws, correlation=0.0)
-    escalating = [
-        ind.id
-        for ind in catalog.indicators
-        if ind.likelihood.direct_invasion > ind.likelihood.no_entry
-    ][:10]
-    assert len(escalating) == 10
-    one_indicator = [report(escalating[0], grade="C") for _ in range(10)]
-    ten_indicators = [report(indicator, grade="C") for indicator in escalating]
-    assert invasion(naive, one_indicator) < invasion(naive, ten_indicators)
-
-
 def test_repeated_reports_saturate_at_the_indicators_own_weight(predictor: Predictor) -> None:
+    catalog = predictor.catalog
     certain = evidence_from_states(
-        np.array([1.0 if i == "covert_mobilization" else np.nan for i in predictor.catalog.ids])
+        np.array([1.0 if i == "covert_mobilization" else np.nan for i in catalog.ids])
     )
     hundred = [report("covert_mobilization", grade="C") for _ in range(100)]
     assert invasion(predictor, hundred) == pytest.approx(
-        predictor.predict(certain).mean("direct_invasion"), rel=1e-6
+        predictor.predict(certain, JOIN).mean("direct_invasion"), rel=1e-5
     )
 
 
@@ -106,7 +104,7 @@ def test_soft_value_half_is_no_evidence(predictor: Predictor) -> None:
 
 def test_probabilities_and_intervals_are_coherent(predictor: Predictor) -> None:
     reports = [report("covert_mobilization"), report("troop_shortfall", grade="B")]
-    forecast = predictor.predict(evidence_from_reports(predictor.catalog, reports, AS_OF))
+    forecast = predictor.predict(evidence_from_reports(predictor.catalog, reports, AS_OF), JOIN)
     assert forecast.means().sum() == pytest.approx(1.0)
     for p in forecast.probabilities:
         assert 0 <= p.lower < p.mean < p.upper <= 1
@@ -116,7 +114,7 @@ def test_probabilities_and_intervals_are_coherent(predictor: Predictor) -> None:
 
 def test_contributions_have_the_expected_sign(predictor: Predictor) -> None:
     reports = [report("covert_mobilization"), report("troop_shortfall")]
-    forecast = predictor.predict(evidence_from_reports(predictor.catalog, reports, AS_OF))
+    forecast = predictor.predict(evidence_from_reports(predictor.catalog, reports, AS_OF), JOIN)
     effect = {c.indicator: c.log_odds for c in forecast.contributions}
     assert set(effect) == {"covert_mobilization", "troop_shortfall"}
     assert effect["covert_mobilization"]["direct_invasion"] > 0.3
@@ -124,80 +122,171 @@ def test_contributions_have_the_expected_sign(predictor: Predictor) -> None:
 
 
 def test_value_of_information_covers_unobserved_indicators(predictor: Predictor) -> None:
-    reports = [report("covert_mobilization")]
-    forecast = predictor.predict(evidence_from_reports(predictor.catalog, reports, AS_OF))
+    forecast = predictor.predict(
+        evidence_from_reports(predictor.catalog, [report("covert_mobilization")], AS_OF), JOIN
+    )
     names = [v.indicator for v in forecast.value_of_information]
     assert "covert_mobilization" not in names
     assert len(names) == len(predictor.catalog.ids) - 1
     bits = [v.bits for v in forecast.value_of_information]
     assert bits == sorted(bits, reverse=True) and bits[0] > 0.01
-    best = forecast.value_of_information[0]
-    # Learning the state moves the forecast both ways around the current mean (martingale).
-    mean = forecast.means()
-    mixed = best.p_present * np.array(list(best.if_present.values())) + (
-        1 - best.p_present
-    ) * np.array(list(best.if_absent.values()))
-    np.testing.assert_allclose(mixed, mean, atol=0.02)
 
 
-def test_value_of_information_is_exact_mutual_information_without_discount(
-    catalog: Catalog, draws: tuple[np.ndarray, np.ndarray]
+def test_if_present_is_the_forecast_with_the_indicator_known_present(
+    predictor: Predictor,
 ) -> None:
-    """With one draw and r = 0, the value of information is I(outcome; indicator) in bits."""
-    pi_single, theta_single = draws[0][:1], draws[1][:1]
-    single = Predictor(catalog, pi_single, theta_single, correlation=0.0)
-    value = single.predict(no_evidence(len(catalog.ids))).value_of_information[0]
+    """The branches of value of information are forecasts in their own right: the same as
+    forecasting with the indicator's state known (certain evidence), on the same draws."""
+    catalog = predictor.catalog
+    evidence = evidence_from_reports(catalog, [report("covert_mobilization", "C")], AS_OF)
+    forecast = predictor.predict(evidence, JOIN)
+    for row in forecast.value_of_information[:5]:
+        j = catalog.position[row.indicator]
+        for value, branch in ((1.0, row.if_present), (0.0, row.if_absent)):
+            present, absent = evidence.present.copy(), evidence.absent.copy()
+            present[j], absent[j] = value, 1.0 - value
+            known = predictor.predict(Evidence(present, absent), JOIN, explain=False)
+            np.testing.assert_allclose(list(branch.values()), known.means(), rtol=1e-5)
+
+
+def test_value_of_information_is_exact_mutual_information(
+    catalog: Catalog, draws: ModelDraws
+) -> None:
+    """One draw, no evidence: the value of information is I(outcome; indicator) in bits."""
+    single = single_draw(draws)
+    predictor = Predictor(catalog, single)
+    value = predictor.predict(no_evidence(len(catalog.ids)), JOIN).value_of_information[0]
     j = catalog.position[value.indicator]
-    p_joint = np.stack([pi_single[0] * theta_single[0, j], pi_single[0] * (1 - theta_single[0, j])])
-    p_x = p_joint.sum(axis=1, keepdims=True)
-    p_y = p_joint.sum(axis=0)
-    mutual = float((p_joint * np.log2(p_joint / (p_x * p_y))).sum())
-    assert value.bits == pytest.approx(mutual, rel=1e-6)  # single precision per draw
+    group = catalog.group_of[j]
+    off, on = single.theta[0, j]
+    p_present = off + (on - off) * single.phi[0, group]  # (K,)
+    pi = single.pi["join_war"][0]
+    joint = np.stack([pi * p_present, pi * (1 - p_present)])
+    mutual = float((joint * np.log2(joint / joint.sum(1, keepdims=True) / joint.sum(0))).sum())
+    assert value.bits == pytest.approx(mutual, rel=1e-5)  # single precision per draw
+
+
+def test_a_start_war_case_has_no_patron_evidence(predictor: Predictor) -> None:
+    """The patron's indicators do not exist without a patron: reports on them change nothing,
+    and they are neither drivers nor worth collecting."""
+    start = Prior("start_war")
+    patron = [i.id for i in predictor.catalog.indicators if i.group == "patron"]
+    base = [report("covert_mobilization")]
+    with_patron = base + [report(i) for i in patron]
+    assert forecast_of(predictor, with_patron, start) == pytest.approx(
+        forecast_of(predictor, base, start), abs=1e-12
+    )
+    forecast = predictor.predict(
+        evidence_from_reports(predictor.catalog, with_patron, AS_OF), start
+    )
+    named = {c.indicator for c in forecast.contributions} | {
+        v.indicator for v in forecast.value_of_information
+    }
+    assert not named & set(patron)
+    # For a join_war case they count.
+    assert not np.allclose(forecast_of(predictor, with_patron), forecast_of(predictor, base))
+
+
+def test_a_fixed_likelihood_takes_the_indicator_out_of_its_group(predictor: Predictor) -> None:
+    """An override fixes P(present | outcome): equal values make its reports no evidence, and
+    its value of information follows the fixed values (it no longer shares its group's state)."""
+    catalog = predictor.catalog
+    flat = {"covert_mobilization": np.array([0.3, 0.3, 0.3])}
+    evidence = evidence_from_reports(catalog, [report("covert_mobilization")], AS_OF)
+    fixed = predictor.predict(evidence, JOIN, flat)
+    np.testing.assert_allclose(fixed.means(), forecast_of(predictor, []), rtol=1e-6)
+    strong = {"covert_mobilization": np.array([0.05, 0.2, 0.9])}
+    unobserved = predictor.predict(no_evidence(len(catalog.ids)), JOIN, strong)
+    row = next(v for v in unobserved.value_of_information if v.indicator == "covert_mobilization")
+    prior = forecast_of(predictor, [])
+    assert row.p_present == pytest.approx(float(prior @ strong["covert_mobilization"]), rel=1e-6)
 
 
 def test_surprise_flags_evidence_unlikely_under_every_outcome(predictor: Predictor) -> None:
     ids = predictor.catalog.ids
-    typical = [report(i, value=1.0 if i == "public_opposition" else 0.0) for i in ids]
-    forecast = predictor.predict(evidence_from_reports(predictor.catalog, typical, AS_OF))
+    restraint = {i.id for i in predictor.catalog.indicators if i.direction == "restraint"}
+    typical = [report(i, value=1.0 if i in restraint else 0.0) for i in ids]
+    forecast = predictor.predict(evidence_from_reports(predictor.catalog, typical, AS_OF), JOIN)
     assert not forecast.surprise
-    # Every escalation sign present AND every restraint sign present, at certainty: no outcome
-    # explains pledges, dissent and shortfall beside mobilization, pretexts and exercises.
+    # Every sign present at certainty, escalation and restraint alike: no outcome explains
+    # pledges, dissent and shortfall beside mobilization, pretexts and warnings.
     contradictory = [report(i) for i in ids]
-    forecast = predictor.predict(evidence_from_reports(predictor.catalog, contradictory, AS_OF))
+    forecast = predictor.predict(
+        evidence_from_reports(predictor.catalog, contradictory, AS_OF), JOIN
+    )
     assert forecast.surprise, forecast.surprise_z
     assert max(forecast.surprise_z.values()) < -2.33
 
 
-def test_matches_exact_variable_elimination_in_pgmpy(
-    catalog: Catalog, draws: tuple[np.ndarray, np.ndarray]
+def test_base_rate_rows_are_forecasts_under_that_prior(predictor: Predictor) -> None:
+    """Each base-rate row is exactly the forecast with the prior it names, fixed."""
+    evidence = evidence_from_reports(
+        predictor.catalog, [report("covert_mobilization"), report("troop_shortfall", "C")], AS_OF
+    )
+    forecast = predictor.predict(evidence, JOIN)
+    assert len(forecast.base_rates) == 2 * len(OUTCOMES)
+    mean = predictor.predict(no_evidence(len(predictor.catalog.ids)), JOIN).means()
+    for row in forecast.base_rates:
+        k = OUTCOMES.index(row.outcome)
+        prior = mean * (1 - row.base_rate) / (1 - mean[k])
+        prior[k] = row.base_rate
+        direct = predictor.predict(evidence, Prior("join_war", "case", tuple(prior)), explain=False)
+        np.testing.assert_allclose(list(row.probabilities.values()), direct.means(), rtol=1e-5)
+    low, high = (row for row in forecast.base_rates if row.outcome == "direct_invasion")
+    assert low.base_rate < mean[2] < high.base_rate
+    assert low.probabilities["direct_invasion"] < high.probabilities["direct_invasion"]
+
+
+def test_evidence_ratios_are_the_likelihood_ratio_of_all_the_evidence(
+    predictor: Predictor,
 ) -> None:
-    """Correlation treatment off, parameters at their posterior means: exact Bayes, to 1e-6."""
+    """Under a uniform fixed prior the forecast is proportional to P(evidence | outcome)."""
+    evidence = evidence_from_reports(predictor.catalog, [report("pretext_claims", "B")], AS_OF)
+    uniform = Prior("join_war", "case", (1 / 3, 1 / 3, 1 / 3))
+    forecast = predictor.predict(evidence, uniform)
+    ratios = np.array(list(forecast.evidence_ratios.values()))
+    assert ratios[0] == 1.0
+    np.testing.assert_allclose(forecast.means(), ratios / ratios.sum(), rtol=1e-5)
+
+
+def test_matches_exact_variable_elimination_in_pgmpy(catalog: Catalog, draws: ModelDraws) -> None:
+    """One draw, a fixed prior: the latent group states, indicators and reports as a Bayesian
+    network, queried by pgmpy's exact variable elimination. Agreement to 1e-6."""
     from pgmpy.factors.discrete import TabularCPD
     from pgmpy.inference import VariableElimination
     from pgmpy.models import DiscreteBayesianNetwork
 
-    pi, theta = draws[0].mean(axis=0), draws[1].mean(axis=0)
-    predictor = Predictor(catalog, pi[None], theta[None], correlation=0.0)
+    single = single_draw(draws, 3)
+    predictor = Predictor(catalog, single)
+    prior = np.array([0.6, 0.1, 0.3])
     reports = [
         report("covert_mobilization", "C", 19),
         report("covert_mobilization", "E", 3, value=0.0),
+        report("mobilization_drills", "B", 2),
         report("pretext_claims", "A", 17),
         report("troop_shortfall", "B", 0, value=0.8),
         report("officer_dissent", "D", 11),
         report("border_exercises", "F", 4, value=0.0),
+        report("patron_pressure_to_enter", "B", 5),
     ]
-    ours = predictor.predict(evidence_from_reports(catalog, reports, AS_OF)).means()
+    fixed = Prior("join_war", "case", tuple(prior))
+    ours = predictor.predict(evidence_from_reports(catalog, reports, AS_OF), fixed).means()
 
     network = DiscreteBayesianNetwork()
-    cpds = [TabularCPD("outcome", 3, pi[:, None])]
+    cpds = [TabularCPD("outcome", 3, prior[:, None])]
     evidence = {}
     for number, r in enumerate(reports):
         j = catalog.position[r.indicator]
+        group = f"state_{catalog.indicators[j].group}"
+        if group not in network.nodes():
+            phi = single.phi[0, catalog.group_of[j]]
+            network.add_edge("outcome", group)
+            cpds.append(TabularCPD(group, 2, np.stack([1 - phi, phi]), ["outcome"], [3]))
         if r.indicator not in network.nodes():
-            network.add_edge("outcome", r.indicator)
-            cpds.append(
-                TabularCPD(r.indicator, 2, np.stack([1 - theta[j], theta[j]]), ["outcome"], [3])
-            )
+            off, on = single.theta[0, j]
+            network.add_edge(group, r.indicator)
+            table = np.array([[1 - off, 1 - on], [off, on]])
+            cpds.append(TabularCPD(r.indicator, 2, table, [group], [2]))
         rho = reliability(r.grade, (AS_OF - r.observed_on).days, catalog.half_lives[j])
         given_present = rho * r.value + (1 - rho) / 2
         given_absent = rho * (1 - r.value) + (1 - rho) / 2
@@ -209,6 +298,31 @@ def test_matches_exact_variable_elimination_in_pgmpy(
     network.add_cpds(*cpds)
     exact = VariableElimination(network).query(["outcome"], evidence, show_progress=False)
     np.testing.assert_allclose(ours, exact.values, atol=1e-6)
+
+
+def test_matches_brute_force_enumeration_over_draws(catalog: Catalog, draws: ModelDraws) -> None:
+    """Many draws: the forecast is sum_s P(k, evidence | s) / sum_s P(evidence | s), with every
+    group's state summed out by enumeration, in double precision."""
+    subset = ModelDraws(draws.theta[:50], draws.phi[:50], {k: v[:50] for k, v in draws.pi.items()})
+    predictor = Predictor(catalog, subset)
+    reports = [report("covert_mobilization", "B"), report("rhetoric_shift", "C", value=0.0)]
+    reports += [report("provocation_warnings", "A", 5), report("public_opposition", "D")]
+    evidence = evidence_from_reports(catalog, reports, AS_OF)
+    ours = predictor.predict(evidence, JOIN).means()
+    joint = np.zeros((50, 3))
+    for s, k in itertools.product(range(50), range(3)):
+        total = subset.pi["join_war"][s, k]
+        for group in range(len(catalog.groups)):
+            members = np.flatnonzero(catalog.group_of == group)
+            term = 0.0
+            for state in (0, 1):
+                theta = subset.theta[s, members, state]
+                factors = theta * evidence.present[members] + (1 - theta) * evidence.absent[members]
+                weight = subset.phi[s, group, k] if state else 1 - subset.phi[s, group, k]
+                term += weight * factors.prod()
+            total *= term
+        joint[s, k] = total
+    np.testing.assert_allclose(ours, joint.sum(axis=0) / joint.sum(), rtol=1e-5)
 
 
 def test_psis_matches_arviz(rng: np.random.Generator) -> None:
@@ -229,20 +343,6 @@ def test_pareto_k_alone_is_psis_k(rng: np.random.Generator, n_draws: int) -> Non
     log_weights = rng.standard_t(3, size=n_draws)
     assert pareto_k(log_weights) == psis(log_weights)[1]
     assert pareto_k(np.zeros(n_draws)) == psis(np.zeros(n_draws))[1] == 0.0
-
-
-def test_correlation_discounts_within_group_but_not_across(
-    catalog: Catalog, draws: tuple[np.ndarray, np.ndarray]
-) -> None:
-    naive = Predictor(catalog, *draws, correlation=0.0)
-    discounted = Predictor(catalog, *draws, correlation=0.5)
-    same_group = [report("covert_mobilization"), report("mobilization_drills")]
-    across = [report("covert_mobilization"), report("border_exercises")]
-    lone = [report("covert_mobilization")]
-    assert invasion(discounted, lone) == pytest.approx(invasion(naive, lone), rel=1e-12)
-    assert invasion(discounted, same_group) < invasion(naive, same_group)
-    # Across groups, only the weight of each group's single indicator counts: no discount.
-    assert invasion(discounted, across) == pytest.approx(invasion(naive, across), rel=1e-12)
 
 
 def test_outcomes_are_ordered_by_escalation() -> None:
@@ -266,3 +366,10 @@ def test_weighted_interval_matches_weighted_quantiles(rng: np.random.Generator) 
         cdf = np.cumsum(weights[order]) - 0.5 * weights[order]
         reference = np.interp([0.05, 0.95], cdf, values[k][order])
         np.testing.assert_allclose(ours[k], reference, atol=0.01)
+
+
+def test_draws_must_match_the_catalog(catalog: Catalog, draws: ModelDraws) -> None:
+    with pytest.raises(ValueError, match="do not match the catalog"):
+        Predictor(catalog, ModelDraws(draws.theta[:, :5], draws.phi, draws.pi))
+    with pytest.raises(ValueError, match="kinds"):
+        Predictor(catalog, ModelDraws(draws.theta, draws.phi, {"join_war": draws.pi["join_war"]}))

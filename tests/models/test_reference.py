@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.catalog import OUTCOMES, Catalog
+from models.catalog import Catalog
 from models.errors import ReferenceDataError
 from models.reference import DEFAULT_REFERENCE, load_reference
 
@@ -19,17 +19,63 @@ from ..conftest import broken_copy
 def test_reference_set_meets_the_calibration_bar(catalog: Catalog) -> None:
     reference = load_reference(catalog)
     counts = collections.Counter(case.outcome for case in reference.cases)
-    assert reference.size >= 30
-    assert all(counts[outcome] >= 5 for outcome in OUTCOMES), counts
+    assert reference.size >= 80
+    assert counts["no_entry"] >= 15 and counts["direct_invasion"] >= 15, counts
+    assert counts["false_flag"] >= 5, counts
+    kinds = collections.Counter(reference.kinds)
+    assert kinds["join_war"] >= 20 and kinds["start_war"] >= 20, kinds
     assert reference.states.shape == (reference.size, len(catalog.ids))
     for case in reference.cases:
         assert case.sources and case.outcome_note
         assert case.as_of < case.resolved_on <= case.as_of + dt.timedelta(days=90)
-        assert "belarus" not in case.id  # the live case must not leak into calibration
+        # The live case must not leak into calibration.
+        assert "belarus" not in f"{case.id} {case.state} {case.target} {case.patron}".lower()
+        assert (case.kind == "join_war") == (case.patron is not None)
     # Disputed outcomes are marked as such rather than dropped.
     assert reference.confidence.min() < 0.7
     keyed = [case for case in reference.cases if case.dataset_ids.model_dump(exclude_none=True)]
     assert len(keyed) >= 10
+
+
+def test_recurring_crises_form_one_family(catalog: Catalog) -> None:
+    """Leave-one-family-out leaves a whole recurring crisis out: Russia and Ukraine 2014-2022
+    (Transnistria 2022 with them) and India and Pakistan are one family each."""
+    reference = load_reference(catalog)
+    family = dict(zip((case.id for case in reference.cases), reference.families, strict=True))
+    russia = {i for i in family if i.startswith("russia-ukraine") or i.startswith("transnistria")}
+    assert len({family[i] for i in russia}) == 1 and len(russia) >= 5
+    india = {i for i in family if i.startswith("india-pakistan")}
+    assert len({family[i] for i in india}) == 1 and len(india) >= 2
+    assert len(reference.family_index) >= 40
+
+
+def test_a_kind_that_contradicts_the_patron_is_an_error(tmp_path: Path, catalog: Catalog) -> None:
+    path = _broken(
+        tmp_path,
+        "    patron: null\n    kind: start_war\n",
+        "    patron: null\n    kind: join_war\n",
+    )
+    with pytest.raises(ReferenceDataError, match=r"\.kind: a join_war case has a patron"):
+        load_reference(catalog, path)
+
+
+def test_a_backtest_file_may_leave_out_what_only_the_reference_set_needs(
+    tmp_path: Path, catalog: Catalog
+) -> None:
+    """Not strict: no kind (it follows from the patron), family, title, sources or note, and
+    indicators left out are unknown. The reference set itself requires them all."""
+    path = tmp_path / "episodes.yaml"
+    path.write_text(
+        "version: 1\nhorizon_days: 90\ncases:\n"
+        "  - {id: a-b-2000, state: A, target: B, patron: C, as_of: 2000-01-01,\n"
+        "     outcome: no_entry, resolved_on: 2000-03-31, label_confidence: 0.9,\n"
+        "     indicators: {covert_mobilization: present}}\n"
+    )
+    episodes = load_reference(catalog, path, strict=False)
+    assert episodes.kinds == ("join_war",) and episodes.families == ("a-b-2000",)
+    assert np.isnan(episodes.states[0]).sum() == len(catalog.ids) - 1
+    with pytest.raises(ReferenceDataError, match="is required in the reference set"):
+        load_reference(catalog, path)
 
 
 def test_soft_labels_spread_doubt_over_the_other_outcomes(catalog: Catalog) -> None:
@@ -60,7 +106,7 @@ def _broken(tmp_path: Path, old: str, new: str) -> Path:
         (
             "    outcome: direct_invasion\n",
             "    outcome: invasion\n",
-            "(russia-ukraine-2022).outcome",
+            "(japan-china-1931).outcome",
         ),
         ("    label_confidence: 0.95\n", "    label_confidence: 0.2\n", "label_confidence"),
         ("    resolved_on: 2022-02-24\n", "    resolved_on: 2022-06-24\n", "must fall after as_of"),

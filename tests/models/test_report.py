@@ -43,6 +43,7 @@ PRIOR_ONLY = """\
 version: 1
 title: "Prior only <no reports> & two overrides"
 base_case: belarus-ukraine-2022
+kind: join_war
 as_of: 2022-07-19
 horizon_days: 90
 overrides:

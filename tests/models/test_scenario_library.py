@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.catalog import Catalog
@@ -105,7 +106,10 @@ def test_added_reports_move_the_forecast_as_the_catalog_implies(
 
 
 # Broken `extends` and `overrides`: scenario files written to a temporary library, `a` loaded.
-HEAD = "version: 1\ntitle: A test scenario.\nbase_case: belarus-ukraine-2022\nhorizon_days: 90\n"
+HEAD = (
+    "version: 1\ntitle: A test scenario.\nbase_case: belarus-ukraine-2022\nkind: join_war\n"
+    "horizon_days: 90\n"
+)
 LIKELIHOOD = "{no_entry: 0.1, false_flag: 0.2, direct_invasion: 0.7}"
 
 
@@ -186,6 +190,64 @@ def test_text_names_library_files_without_their_full_path(tmp_path: Path, catalo
         parse_scenario(text, "body.scenario", catalog, library=tmp_path)
     message = str(error.value)
     assert message.startswith(
-        f"{tmp_path.name}/parent.yaml:6: grade: key 'grade' does not belong"
+        f"{tmp_path.name}/parent.yaml:7: grade: key 'grade' does not belong"
     ), message
     assert str(tmp_path) not in message
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_the_fitted_model_is_coherent_on_every_shipped_scenario(path: Path, engine: Engine) -> None:
+    """The coherence properties on the real posterior, every shipped scenario, every indicator:
+    what to look for next averages to the forecast; one more report moves it further at every
+    better grade, the same way; a report whose likelihood ratio given the scenario's reports
+    favours an outcome never lowers it."""
+    from models.evidence import Report, evidence_from_reports
+    from models.predict import Prior
+
+    catalog, predictor = engine.catalog, engine.predictor
+    scenario = load_scenario(path, catalog).scenario
+    forecast = engine.run(scenario)
+    now = forecast.means()
+    for row in forecast.value_of_information:
+        mixed = [
+            row.p_present * row.if_present[o] + (1 - row.p_present) * row.if_absent[o]
+            for o in row.if_present
+        ]
+        assert mixed == pytest.approx(now.tolist(), rel=1e-9, abs=1e-12)
+    reports = scenario.to_reports()
+    prior = Prior(scenario.kind)
+
+    def means(extra: list[Report]) -> np.ndarray:
+        evidence = evidence_from_reports(catalog, [*reports, *extra], scenario.as_of)
+        return predictor.predict(evidence, prior, explain=False).means()
+
+    base = means([])
+    standing = predictor.log_likelihood(
+        evidence_from_reports(catalog, reports, scenario.as_of), scenario.kind
+    ) + np.asarray(predictor._log_pi[scenario.kind], dtype=np.float64)
+    for indicator in catalog.ids:
+        for value in (0.0, 1.0):
+            moves = np.stack(
+                [
+                    means([Report(indicator, value, scenario.as_of, grade)]) - base
+                    for grade in "EDCBA"
+                ]
+            )
+            for k in range(3):
+                if np.all(np.abs(moves[:, k]) < 1e-9):
+                    continue
+                signed = np.sign(moves[-1, k]) * moves[:, k]
+                assert np.all(signed >= -1e-9) and np.all(np.diff(signed) >= -1e-9)
+            added = predictor.log_likelihood(
+                evidence_from_reports(
+                    catalog,
+                    [*reports, Report(indicator, value, scenario.as_of, "B")],
+                    scenario.as_of,
+                ),
+                scenario.kind,
+            ) + np.asarray(predictor._log_pi[scenario.kind], dtype=np.float64)
+            top = standing.max()
+            ratio = np.exp(added - top).sum(axis=1) / np.exp(standing - top).sum(axis=1)
+            favoured = int(np.argmax(ratio))
+            if np.sort(ratio)[-2] < ratio[favoured] * (1 - 1e-9):
+                assert moves[3, favoured] >= -1e-12, (indicator, value, ratio)

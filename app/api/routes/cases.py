@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
-from app.api.deps import SessionDep, WriterDep
-from app.schemas import CaseIn, CaseOut
+from app import live
+from app.api.deps import EngineDep, SessionDep, WriterDep
+from app.forecasting import today
+from app.schemas import CaseIn, CaseOut, ForecastOut, PriorIn
 from app.store import cases
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -29,3 +31,21 @@ def list_cases(session: SessionDep) -> list[CaseOut]:
 def get_case(case_id: str, session: SessionDep) -> CaseOut:
     """One watched case."""
     return CaseOut.model_validate(cases.get_case(session, case_id))
+
+
+@router.put(
+    "/{case_id}/prior",
+    response_model=ForecastOut,
+    dependencies=[WriterDep],
+    responses={200: {"description": "The case's forecast under its new prior"}},
+)
+def set_prior(case_id: str, body: PriorIn, session: SessionDep, engine: EngineDep) -> Response:
+    """Fix the case's outcome prior (an analyst's judgement), or return it to its kind's
+    population prior with null; answers the forecast under it (token required)."""
+    cases.begin_writing(session)
+    cases.lock_case(session, case_id)
+    head = cases.set_prior(session, case_id, body.outcome_prior)
+    served = live.update(session, engine, head, today())
+    session.commit()
+    headers = {"ETag": served.etag}
+    return Response(served.payload, media_type="application/json", headers=headers)

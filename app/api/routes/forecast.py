@@ -17,6 +17,7 @@ from app.live import Served
 from app.schemas import ForecastOut, HistoryPoint
 from app.store import history
 from app.store import reports as store
+from app.store.cases import case_head
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
@@ -69,7 +70,8 @@ def _refresh(state: State, engine: Engine, case_id: str, on: dt.date) -> Served:
 def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> Served:
     """The forecast with the reports known at the end of `as_of` (not history, not stored)."""
     with request.app.state.sessions() as session:
-        known = known_on(store.list_reports(session, case_id), as_of)
+        prior = case_head(session, case_id).prior
+        known = known_on(store.list_reports(session, case_id), as_of, prior)
     tag = etag(engine.artifact.id, known.evidence_hash)
     if tag in request.headers.get("if-none-match", ""):
         return Served(tag, "")  # not modified: no need to forecast

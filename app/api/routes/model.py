@@ -1,4 +1,4 @@
-"""The model being served: artifact id, provenance, diagnostics, out-of-sample scores."""
+"""The model being served: artifact id, provenance, diagnostics, out-of-sample skill."""
 
 from __future__ import annotations
 
@@ -8,32 +8,70 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import EngineDep
+from models.engine import Engine
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 
 
 class ModelInfo(BaseModel):
+    """The served artifact: how it was fitted and checked, the priors it starts from, the
+    likelihoods it learnt, and its out-of-sample skill with the uncertainty of every figure."""
+
     artifact_id: str
     fitted_at: str
     reference_cases: int
-    within_group_correlation: float
     sampler: dict[str, Any]
     diagnostics: dict[str, Any]
-    loo: dict[str, Any]
     versions: dict[str, str]
+    elicitation_scale: dict[str, float]
+    priors: dict[str, dict[str, Any]]
+    likelihoods: dict[str, dict[str, dict[str, float]]]
+    skill: dict[str, Any]
+    evaluation: dict[str, Any]
 
 
 @router.get("", response_model=ModelInfo)
 def describe_model(engine: EngineDep) -> ModelInfo:
     """The served artifact and how it was fitted and checked."""
     meta = engine.artifact.meta
+    evaluation = {key: value for key, value in meta["evaluation"].items() if key != "forecasts"}
     return ModelInfo(
         artifact_id=engine.artifact.id,
         fitted_at=meta["fitted_at"],
         reference_cases=meta["reference_cases"],
-        within_group_correlation=engine.artifact.correlation,
         sampler=meta["sampler"],
         diagnostics=meta["diagnostics"],
-        loo=meta["loo"],
         versions=meta["versions"],
+        elicitation_scale=meta["elicitation_scale"],
+        priors=_priors(engine),
+        likelihoods=meta["likelihoods"],
+        skill=headline(meta["evaluation"]),
+        evaluation=evaluation,
     )
+
+
+def _priors(engine: Engine) -> dict[str, dict[str, Any]]:
+    return {
+        kind: {
+            "pseudo_counts": prior.pseudo_counts.model_dump(),
+            "tally": prior.tally.model_dump(),
+            "frame": prior.frame,
+            "sources": prior.sources,
+        }
+        for kind, prior in engine.catalog.outcome_priors.items()
+    }
+
+
+def headline(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """What the evidence adds, out of sample, with its uncertainty: the served model's Brier
+    skill against the constant forecast of the reference frequencies (95% interval), its paired
+    log-score difference (with its standard error) and its AUC per outcome."""
+    row = evaluation["evidence"]["latent_groups"]
+    return {
+        "against": "reference_frequency",
+        "families": evaluation["families"],
+        "cases": evaluation["cases"],
+        "brier_skill": row["brier_skill"],
+        "log_difference": row["log_difference"],
+        "auc": row["auc"],
+    }

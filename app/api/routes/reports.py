@@ -72,9 +72,9 @@ def retract_report(
 ) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
     begin_writing(session)
-    lock_case(session, case_id)
+    case = lock_case(session, case_id)
     row, now_retracted = store.retract_report(session, case_id, report_id)
     if now_retracted:
-        live.update(session, engine, case_id, today(), retracted=[row])
+        live.update(session, engine, case, today(), retracted=[row])
     session.commit()
     return ReportOut.model_validate(row)

@@ -8,6 +8,8 @@ from app.api.deps import EngineDep, SessionDep
 from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
 from app.schemas import ForecastOut, WhatIfIn
 from app.store import reports as store
+from app.store.cases import case_head
+from models.engine import scenario_prior
 from models.errors import EvidenceError
 from models.scenario import parse_scenario
 
@@ -17,7 +19,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
 @router.post("", response_model=ForecastOut)
 def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep) -> ForecastOut:
     """The live reports plus `reports`, as of today; or a scenario's own reports and date."""
-    rows = store.list_reports(session, case_id)  # also: 404 for an unknown case
+    case = case_head(session, case_id)  # 404 for an unknown case
     if body.scenario is not None:
         if body.reports:
             raise EvidenceError("body.reports", "give reports or a scenario, not both")
@@ -26,7 +28,13 @@ def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep
         if scenario.base_case != case_id:
             reason = f"the scenario is about case {scenario.base_case!r}, not {case_id!r}"
             raise EvidenceError("body.scenario: base_case", reason)
-        known = Known(scenario.reports, scenario.as_of)
+        if scenario.kind != case.kind:
+            reason = f"the scenario is for a {scenario.kind} case; {case_id} is {case.kind}"
+            raise EvidenceError("body.scenario: kind", reason)
+        # A scenario is self-contained: its kind's population prior or its own override, not
+        # the case's (the same file gives the same numbers here and with `forecast run`).
+        prior = scenario_prior(scenario.kind, scenario.overrides)
+        known = Known(scenario.reports, scenario.as_of, prior)
         forecast = engine.run(scenario)  # as `forecast run` does: one truth
         used = len(scenario.reports)
         return served_form(
@@ -34,5 +42,5 @@ def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep
         )
     on = today()
     check_posted(engine, body.reports, on)
-    live = known_on(rows, on).reports
-    return forecast_from(engine, case_id, Known([*live, *body.reports], on))
+    live = known_on(store.list_reports(session, case_id), on, case.prior).reports
+    return forecast_from(engine, case_id, Known([*live, *body.reports], on, case.prior))
