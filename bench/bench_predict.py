@@ -19,10 +19,11 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from app.main import settle_heap
 from bench.common import describe, engine, timings
 from models.catalog import Catalog
 from models.evidence import Report, evidence_from_reports, reliability
-from models.predict import ModelDraws, Prior, keep_freed_memory
+from models.predict import ModelDraws, Prior
 
 AS_OF = date(2022, 7, 19)
 N_REPORTS = 50
@@ -129,7 +130,7 @@ def pgmpy_query(catalog: Catalog, draws: ModelDraws, given: list[Report]) -> Cal
 def main() -> None:
     logging.getLogger("pymc").setLevel(logging.WARNING)  # one "Sampling: ..." line per call
     warnings.simplefilter("ignore", FutureWarning)  # pgmpy's own deprecated imports
-    keep_freed_memory()  # as the service does at start-up
+    settle_heap()  # as the service does at start-up: frozen heap, rarer collections, kept memory
     served = engine()
     catalog, predictor, draws = served.catalog, served.predictor, served.artifact.draws
     given = reports(catalog)

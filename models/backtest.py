@@ -73,7 +73,7 @@ def backtest(engine: Engine, path: Path, reliability: float | None = None) -> Ba
             for e, kind in zip(evidence, reference.kinds, strict=True)
         ]
     )
-    base = np.stack([_prior_mean(engine, kind) for kind in reference.kinds])
+    base = np.stack([engine.catalog.prior_mean(kind) for kind in reference.kinds])
     frequency = reference.soft_labels.mean(axis=0)
     with_file_prior = np.stack(
         [
@@ -96,8 +96,3 @@ def backtest(engine: Engine, path: Path, reliability: float | None = None) -> Ba
         ),
         uncoded=int((np.isnan(reference.states) & applicable).sum()),
     )
-
-
-def _prior_mean(engine: Engine, kind: str) -> np.ndarray:
-    counts = engine.catalog.prior_counts(kind)
-    return np.asarray(counts / counts.sum())

@@ -49,6 +49,18 @@ class OutcomeProbabilities(PerOutcome):
     direct_invasion: Probability
 
 
+PRIOR_SUM_TOLERANCE = 1e-6
+"""How far a fixed outcome prior's probabilities may sum from 1 (rounding in a file or a body)."""
+
+
+def prior_sum_error(prior: PerOutcome) -> str | None:
+    """Why a fixed outcome prior is refused, or None: its probabilities must sum to 1."""
+    total = float(prior.as_array().sum())
+    if abs(total - 1.0) <= PRIOR_SUM_TOLERANCE:
+        return None
+    return f"the outcome probabilities must sum to 1, not {total:.4g}"
+
+
 class OutcomeCounts(PerOutcome):
     """Dirichlet pseudo-counts, one per outcome."""
 
@@ -160,6 +172,11 @@ class Catalog(Strict):
     def prior_counts(self, kind: str) -> np.ndarray:
         """The kind's Dirichlet pseudo-counts, shape (outcome,)."""
         return self.outcome_priors[cast(Kind, kind)].pseudo_counts.as_array()
+
+    def prior_mean(self, kind: str) -> np.ndarray:
+        """The kind's base rates: the mean of its population prior, shape (outcome,)."""
+        counts = self.prior_counts(kind)
+        return np.asarray(counts / counts.sum())
 
     @cached_property
     def fingerprint(self) -> str:

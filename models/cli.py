@@ -137,13 +137,17 @@ def print_evaluation(meta: dict[str, Any]) -> None:
 
 
 def print_score_table(table: dict[str, Any], title: str) -> None:
-    """Mean scores (clustered standard errors), skill against the bar with its 95% interval,
-    and AUC per outcome with its 95% interval."""
+    """Mean scores (clustered standard errors), the paired difference from the bar with its
+    standard error, skill against the bar with its 95% interval, and AUC per outcome with its
+    95% interval."""
     view = Table(
-        title=title, title_justify="left", caption="lower is better; skill = 1 - model / bar"
+        title=title,
+        title_justify="left",
+        caption="lower is better; diff = model - bar, paired; skill = 1 - model / bar",
     )
     view.add_column("forecast")
-    for column in ("Brier", "log", "RPS", "Brier skill", *(f"AUC {_SHORT[o]}" for o in OUTCOMES)):
+    columns = ("Brier", "log", "RPS", "Brier diff", "log diff", "Brier skill")
+    for column in (*columns, *(f"AUC {_SHORT[o]}" for o in OUTCOMES)):
         view.add_column(column, justify="right")
     # The artifact's JSON sorts keys: put the rows back in the order of the comparison.
     order = list(_ROW_NAMES)
@@ -152,11 +156,19 @@ def print_score_table(table: dict[str, Any], title: str) -> None:
         aucs = row["auc"]
         view.add_row(
             _ROW_NAMES.get(name, name),
-            *(f"{row[s]['mean']:.3f}±{row[s]['se']:.3f}" for s in ("brier", "log", "rps")),
+            *(_mean_se(row[s]) for s in ("brier", "log", "rps")),
+            *(_mean_se(row[d], signed=True) if d in row else "" for d in _DIFFERENCES),
             "" if skill is None else _bracketed(skill, signed=True),
             *(_bracketed(aucs[o]) if aucs and aucs[o] else "" for o in OUTCOMES),
         )
     console.print(view)
+
+
+_DIFFERENCES = ("brier_difference", "log_difference")
+
+
+def _mean_se(value: dict[str, float], signed: bool = False) -> str:
+    return f"{value['mean']:{'+.3f' if signed else '.3f'}}\u00b1{value['se']:.3f}"
 
 
 def _bracketed(interval: dict[str, float], signed: bool = False) -> str:

@@ -111,7 +111,7 @@ def evaluate(
         chosen_r[name] = r
         forecasts["design_effect"][cases] = fold_baseline.forecast(cases, prior, base_weights, r)
     forecasts["population_base_rate"] = np.stack(
-        [_population_mean(catalog, kind) for kind in reference.kinds]
+        [catalog.prior_mean(kind) for kind in reference.kinds]
     )
     evidence_table = score_table(forecasts, reference, families)
     served_table = score_table(
@@ -320,11 +320,6 @@ def _training_frequencies(reference: ReferenceSet) -> list[np.ndarray]:
         (total - reference.soft_labels[cases].sum(axis=0)) / (reference.size - len(cases))
         for cases in reference.family_index
     ]
-
-
-def _population_mean(catalog: Catalog, kind: str) -> np.ndarray:
-    counts = catalog.prior_counts(kind)
-    return np.asarray(counts / counts.sum())
 
 
 def _logsumexp(values: np.ndarray, axis: int) -> np.ndarray:

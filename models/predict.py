@@ -34,7 +34,7 @@ import ctypes
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -243,13 +243,18 @@ class Predictor:
         self._phi_thin = np.ascontiguousarray(self._phi[:, :, self._thin])
         self._no_fixed_rows = np.zeros((n_indicators, len(OUTCOMES)))
         self._no_fixed_rows.flags.writeable = False
-
-    @cached_property
-    def marginal(self) -> np.ndarray:
-        """Posterior mean P(present | outcome) per indicator, catalog order, (J, K)."""
-        result = np.empty_like(self._marginal_mean)
-        result[self._order] = self._marginal_mean
-        return result
+        self._none_fixed = np.zeros(n_indicators, dtype=bool)
+        self._membership = np.eye(n_groups)[self._group]  # (J, C) one-hot
+        # The catalog's priors as forecasts name them: built once, they never change.
+        self._catalog_priors: dict[str, PriorUsed] = {
+            kind: PriorUsed(
+                kind,
+                "catalog",
+                _per_outcome(self._pi_mean[kind]),
+                _per_outcome(catalog.prior_counts(kind)),
+            )
+            for kind in KINDS
+        }
 
     def predict(
         self,
@@ -327,9 +332,9 @@ class Predictor:
         absent = evidence.absent[self._order]
         applicable = self._applicable[prior.kind]
         fixed_rows = self._fixed_rows(fixed)
-        in_groups = applicable & ~fixed_rows.any(axis=1)
+        is_fixed = fixed_rows.any(axis=1) if fixed else self._none_fixed
         strength = np.where(applicable, evidence.strength[self._order], 0.0)
-        observed = np.flatnonzero((strength > 0) & in_groups)  # sorted by group
+        observed = np.flatnonzero((strength > 0) & ~is_fixed)  # sorted by group
         theta = self._theta if observed.size == len(self._ids) else self._theta[observed]
         f = theta * (present - absent)[observed, None, None].astype(DRAW_DTYPE)
         f += absent[observed, None, None].astype(DRAW_DTYPE)  # P(reports on j | state), (V,2,S)
@@ -347,7 +352,7 @@ class Predictor:
         group_terms += products[:, None, 0, :]
         log_groups = np.log(group_terms, out=group_terms)  # log P(group's reports | k), (Ce,K,S)
         log_likelihood = log_groups.sum(axis=0)
-        fixed_observed = np.flatnonzero(fixed_rows.any(axis=1) & (strength > 0))
+        fixed_observed = np.flatnonzero(is_fixed & (strength > 0))
         fixed_factors = _NO_FACTORS
         if fixed_observed.size:
             # Fixed indicators depend on the outcome only: one factor per outcome, every draw.
@@ -361,8 +366,9 @@ class Predictor:
             if prior.fixed is None
             else np.log(np.asarray(prior.fixed, dtype=DRAW_DTYPE))[:, None]
         )
-        shift = log_likelihood.max()
-        evidence_likelihood = np.exp(log_likelihood - shift).mean(axis=1, dtype=np.float64)
+        # P(evidence | k) up to a common factor, the draws' mean (single precision is enough for
+        # likelihood ratios and base-rate rows, to ~1e-7).
+        evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).mean(axis=1)
         return _State(
             kind=prior.kind,
             present=present,
@@ -372,7 +378,6 @@ class Predictor:
             fixed_rows=fixed_rows,
             observed=observed,
             f=f,
-            group_bounds=bounds,
             with_evidence=with_evidence,
             products=products,
             log_groups=log_groups,
@@ -426,8 +431,8 @@ class Predictor:
             variants.append(log_joint[None] - log_factors[:, :, None])
         without_each = variants[0] if len(variants) == 1 else np.concatenate(variants)
         means = _normalized_sums(log_joint.astype(np.float64))
-        means_without = _stacked_normalized_sums(without_each)
-        effect = _logit(means)[None] - _logit(means_without)
+        logits = _logit(np.vstack([means, _stacked_normalized_sums(without_each)]))
+        effect = logits[:1] - logits[1:]
         ids = [*state.observed.tolist(), *state.fixed_observed.tolist()]
         order = np.argsort(-np.abs(effect).max(axis=1), kind="stable")
         values = effect.tolist()
@@ -516,7 +521,7 @@ class Predictor:
         deviation = ((direction - q) * log_odds).sum(axis=0)
         own = (q * (1 - q) * log_odds**2).sum(axis=0)
         shared = self._loading[observed] * (1 - weak) / (1 + weak) * log_odds  # (V, K)
-        membership = np.eye(self._n_groups)[self._group[observed]]  # (V, C)
+        membership = self._membership[observed]  # (V, C)
         within = ((membership.T @ shared) ** 2).sum(axis=0) - (shared**2).sum(axis=0)
         return np.asarray(deviation / np.sqrt(np.maximum(own + within, 0.0) + 1e-12))
 
@@ -525,13 +530,8 @@ class Predictor:
     def _prior_used(self, prior: Prior) -> PriorUsed:
         if prior.fixed is not None:
             return PriorUsed(prior.kind, prior.source, _per_outcome(list(prior.fixed)), None)
-        counts = self.catalog.prior_counts(prior.kind)
-        return PriorUsed(
-            prior.kind,
-            prior.source,
-            _per_outcome(self._pi_mean[prior.kind].tolist()),
-            _per_outcome(counts.tolist()),
-        )
+        used = self._catalog_priors[prior.kind]
+        return used if used.source == prior.source else used._replace(source=prior.source)
 
     def _base_rates(self, kind: str, likelihood: np.ndarray) -> tuple[BaseRateShift, ...]:
         """The forecast under each outcome's base rate at the ends of its plausible range,
@@ -574,7 +574,6 @@ class _State:
     fixed_rows: np.ndarray  # (J, K), fixed likelihoods, 0 where not fixed
     observed: np.ndarray  # indicators with evidence, in their groups, (V,)
     f: np.ndarray  # P(reports on j | state), (V, 2, S)
-    group_bounds: np.ndarray  # group c's observed are observed[bounds[c]:bounds[c + 1]]
     with_evidence: np.ndarray  # groups with evidence, (Ce,)
     products: np.ndarray  # P(group's reports | state), (Ce, 2, S)
     log_groups: np.ndarray  # log P(group's reports | k), (Ce, K, S)
@@ -597,7 +596,8 @@ def _per_outcome(values: list[float] | np.ndarray) -> dict[str, float]:
 
 def _product(rows: np.ndarray, out: np.ndarray) -> None:
     """The product of `rows` (a few (2, S) blocks) into `out`. Binary multiplies: np.prod
-    over a short leading axis measured twice as slow."""
+    over a short leading axis measured twice as slow, np.multiply.reduceat over all the groups
+    at once slower still."""
     np.copyto(out, rows[0])
     for row in rows[1:]:
         out *= row

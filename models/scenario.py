@@ -10,7 +10,15 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
 
-from models.catalog import OUTCOMES, Catalog, Kind, OutcomeProbabilities, Strict, Text
+from models.catalog import (
+    OUTCOMES,
+    Catalog,
+    Kind,
+    OutcomeProbabilities,
+    Strict,
+    Text,
+    prior_sum_error,
+)
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
 from models.yamlio import YamlDocument, did_you_mean, fail, parse_yaml, validate
@@ -217,6 +225,6 @@ def _check(scenario: Scenario, catalog: Catalog, doc: YamlDocument) -> None:
             reason = f"unknown indicator {indicator!r}{did_you_mean(indicator, catalog.ids)}"
             raise fail(doc, ("overrides", "likelihoods", indicator), reason, ScenarioError)
     prior = scenario.overrides.outcome_prior
-    if prior is not None and abs(float(prior.as_array().sum()) - 1.0) > 1e-6:
-        reason = f"the outcome probabilities must sum to 1, not {prior.as_array().sum():.4g}"
-        raise fail(doc, ("overrides", "outcome_prior"), reason, ScenarioError)
+    unequal = None if prior is None else prior_sum_error(prior)
+    if unequal is not None:
+        raise fail(doc, ("overrides", "outcome_prior"), unequal, ScenarioError)

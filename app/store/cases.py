@@ -11,12 +11,10 @@ from sqlalchemy.orm import Session
 from app.schemas import CaseIn
 from app.store.db import WRITER
 from app.store.tables import CaseRow
-from models.catalog import OUTCOMES, OutcomeProbabilities
+from models.catalog import OUTCOMES, OutcomeProbabilities, prior_sum_error
 from models.errors import ConflictError, InputError, NotFoundError
 from models.predict import Prior
 from models.yamlio import did_you_mean
-
-PRIOR_SUM_TOLERANCE = 1e-6
 
 
 class CaseHead(NamedTuple):
@@ -52,11 +50,10 @@ def create_case(session: Session, case: CaseIn) -> CaseRow:
 
 
 def check_prior(prior: OutcomeProbabilities | None, where: str) -> None:
-    """An outcome prior must sum to 1 (InputError naming `where` otherwise)."""
-    if prior is not None and abs(float(prior.as_array().sum()) - 1.0) > PRIOR_SUM_TOLERANCE:
-        raise InputError(
-            where, f"the probabilities must sum to 1, not {prior.as_array().sum():.6g}"
-        )
+    """A fixed outcome prior must sum to 1 (InputError naming `where` otherwise)."""
+    reason = None if prior is None else prior_sum_error(prior)
+    if reason is not None:
+        raise InputError(where, reason)
 
 
 def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None) -> CaseHead:
