@@ -370,7 +370,6 @@ class Predictor:
         # likelihood ratios and base-rate rows, to ~1e-7).
         evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).mean(axis=1)
         return _State(
-            kind=prior.kind,
             present=present,
             absent=absent,
             strength=strength,
@@ -566,7 +565,6 @@ def _base_rate_priors(pi: np.ndarray) -> tuple[list[str], list[float], np.ndarra
 class _State:
     """The per-forecast arrays that the forecast and its explanations share (group order)."""
 
-    kind: str
     present: np.ndarray  # (J,)
     absent: np.ndarray  # (J,)
     strength: np.ndarray  # (J,), 0 where not applicable
