@@ -401,36 +401,35 @@ class Predictor:
 
     def _contributions(self, state: _State) -> tuple[Contribution, ...]:
         """Leave each observed indicator's reports out, exactly, and compare log-odds (on the
-        thinned draws, both sides alike)."""
+        thinned draws, both sides alike).
+
+        Without indicator j only its group's term changes, so P(k, evidence without j) is the
+        joint times the ratio of the group's term without j to its term with it: sums of
+        products, no logarithm or exponential per variant."""
         if state.observed.size == 0 and state.fixed_observed.size == 0:
             return ()
         thin = self._thin
         log_joint = state.log_joint[:, thin]
+        joint = np.exp(log_joint - log_joint.max())  # scaled P(k, evidence | draw), (K, S_thin)
         variants = []
         if state.observed.size:
             group_row = np.searchsorted(state.with_evidence, self._group[state.observed])
-            # The group's product without indicator j, per state: divide j's factor out (every
-            # factor is a probability mixture of positive terms, far from zero). Thin first:
-            # indexing copies, and copies of the thinned arrays are a fraction of the size.
-            products = np.ascontiguousarray(state.products[:, :, thin])[group_row]
-            without = np.divide(products, state.f[:, :, thin], out=products)
-            # log P(k, evidence without j), in one buffer: the group's term without j, logged,
-            # in place of its term with j.
-            terms = np.multiply(
-                self._phi_thin[state.with_evidence[group_row]],
-                (without[:, 1] - without[:, 0])[:, None, :],
-            )
-            terms += without[:, None, 0]
-            np.log(terms, out=terms)
-            terms -= np.ascontiguousarray(state.log_groups[:, :, thin])[group_row]
-            terms += log_joint
-            variants.append(terms)
+            products = np.ascontiguousarray(state.products[:, :, thin])
+            phi = self._phi_thin[state.with_evidence]  # (Ce, K, S_thin)
+            with_j = products[:, None, 0] + phi * (products[:, None, 1] - products[:, None, 0])
+            # The group's product without j, per state: j's factor divided out (every factor
+            # is a probability mixture of positive terms, far from zero).
+            without = products[group_row] / state.f[:, :, thin]
+            ratio = phi[group_row] * (without[:, None, 1] - without[:, None, 0])
+            ratio += without[:, None, 0]
+            ratio /= with_j[group_row]
+            ratio *= joint
+            variants.append(ratio.sum(axis=2, dtype=np.float64))  # (V, K)
         if state.fixed_observed.size:
-            log_factors = np.log(state.fixed_factors).astype(DRAW_DTYPE)
-            variants.append(log_joint[None] - log_factors[:, :, None])
-        without_each = variants[0] if len(variants) == 1 else np.concatenate(variants)
-        means = _normalized_sums(log_joint.astype(np.float64))
-        logits = _logit(np.vstack([means, _stacked_normalized_sums(without_each)]))
+            totals = joint.sum(axis=1, dtype=np.float64)
+            variants.append(totals[None] / state.fixed_factors)
+        sums = np.vstack([joint.sum(axis=1, dtype=np.float64), *variants])
+        logits = _logit(sums / sums.sum(axis=1, keepdims=True))
         effect = logits[:1] - logits[1:]
         ids = [*state.observed.tolist(), *state.fixed_observed.tolist()]
         order = np.argsort(-np.abs(effect).max(axis=1), kind="stable")
@@ -605,13 +604,6 @@ def _normalized_sums(log_joint: np.ndarray) -> np.ndarray:
     """Outcome probabilities from a log joint (K, S): sum over draws, normalize over outcomes."""
     totals = np.exp(log_joint - log_joint.max()).sum(axis=1, dtype=np.float64)
     return np.asarray(totals / totals.sum())
-
-
-def _stacked_normalized_sums(log_joints: np.ndarray) -> np.ndarray:
-    """`_normalized_sums` for a stack of log joints (V, K, S): (V, K)."""
-    scaled = np.exp(log_joints - log_joints.max(axis=(1, 2), keepdims=True))
-    totals = scaled.sum(axis=2, dtype=np.float64)
-    return np.asarray(totals / totals.sum(axis=1, keepdims=True))
 
 
 def _weighted_interval(
