@@ -6,35 +6,13 @@ Each score is the expectation over the true outcome, given the recorded label an
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Scores:
-    """Mean scores over cases. brier: multiclass Brier (0-2); log: negative log score (nats);
-    rps: ranked probability score over the escalation order (0-1)."""
-
-    brier: float
-    log: float
-    rps: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
-
-
-def score(forecasts: np.ndarray, soft_labels: np.ndarray) -> Scores:
-    """Mean expected scores of `forecasts` (case, outcome) against `soft_labels` (case, outcome)."""
-    means = {
-        name: float(values.mean()) for name, values in case_scores(forecasts, soft_labels).items()
-    }
-    return Scores(**means)
-
-
 def case_scores(forecasts: np.ndarray, soft_labels: np.ndarray) -> dict[str, np.ndarray]:
-    """Each case's expected Brier, log and ranked probability score, (case,) each: the
-    per-case terms whose means `score` reports (for paired comparisons and resampling)."""
+    """Each case's expected Brier (multiclass, 0-2), negative log score (nats) and ranked
+    probability score over the escalation order (0-1), (case,) each: per case, for paired
+    comparisons and resampling."""
     n_outcomes = forecasts.shape[1]
     truth = np.eye(n_outcomes)
     brier = ((forecasts[:, None, :] - truth[None]) ** 2).sum(axis=2)
