@@ -101,16 +101,19 @@ def prior_check(catalog: Catalog) -> list[dict[str, object]]:
     """The prior predictive check of the elicitation: per indicator and outcome, the elicited
     P(present | outcome) with the sd of a Beta prior of its equivalent sample size, beside the
     mean and sd that the model's prior implies (drawn from it, no data)."""
-    from models.elicitation import ETA_SD, GAP_LOG_SD, centres, implied_marginals
+    from models.elicitation import centres, implied_marginals, parameters
     from models.fit import ELICITATION_SCALE_PRIOR_SD
 
     prior = centres(catalog)
     rng = np.random.default_rng(PRIOR_CHECK_SEED)
     n = PRIOR_CHECK_DRAWS
-    scale = np.exp(ELICITATION_SCALE_PRIOR_SD * rng.standard_normal(n))[:, None]
-    eta = prior.eta + scale[:, :, None] * ETA_SD * rng.standard_normal((n, *prior.eta.shape))
-    a = prior.a + scale * prior.a_sd * rng.standard_normal((n, prior.a.size))
-    u = prior.u + scale * GAP_LOG_SD * rng.standard_normal((n, prior.u.size))
+    eta, a, u = parameters(
+        prior,
+        np.exp(ELICITATION_SCALE_PRIOR_SD * rng.standard_normal(n)),
+        rng.standard_normal((n, *prior.eta.shape)),
+        rng.standard_normal((n, prior.a.size)),
+        rng.standard_normal((n, prior.u.size)),
+    )
     marginal = implied_marginals(eta, a, u, catalog.group_of)  # (n, J, K)
     elicited = catalog.likelihoods
     beta_sd = np.sqrt(elicited * (1 - elicited) / (catalog.sample_sizes[:, None] + 1.0))

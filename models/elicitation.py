@@ -58,12 +58,28 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.asarray(np.log(p) - np.log1p(-p))
 
 
+def parameters(
+    prior: Centres, scale: np.ndarray, eta_z: np.ndarray, a_z: np.ndarray, u_z: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """eta (S, C, K), a and u (S, J) from standard normal draws and the elicitation scale
+    (S,): the non-centred parametrization that `models.fit.build_model` writes in PyMC."""
+    s = scale[:, None]
+    eta = prior.eta + s[:, :, None] * ETA_SD * eta_z
+    return eta, prior.a + s * prior.a_sd * a_z, prior.u + s * GAP_LOG_SD * u_z
+
+
+def state_probabilities(a: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """theta = P(present | state off, on) = sigmoid(a -/+ exp(u) / 2), (..., J, 2)."""
+    half_gap = np.exp(u) / 2
+    return np.stack([sigmoid(a - half_gap), sigmoid(a + half_gap)], axis=-1)
+
+
 def implied_marginals(
     eta: np.ndarray, a: np.ndarray, u: np.ndarray, group_of: np.ndarray
 ) -> np.ndarray:
     """P(present | outcome) for parameters (eta (..., C, K), a and u (..., J)): (..., J, K)."""
-    gap = np.exp(u)
-    off, on = sigmoid(a - gap / 2), sigmoid(a + gap / 2)
+    theta = state_probabilities(a, u)
+    off, on = theta[..., 0], theta[..., 1]
     phi = sigmoid(eta)[..., group_of, :]
     return np.asarray(off[..., None] + (on - off)[..., None] * phi)
 

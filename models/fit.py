@@ -47,7 +47,9 @@ from models.elicitation import (
     centres,
     elicited_logit_sd,
     logit,
+    parameters,
     sigmoid,
+    state_probabilities,
 )
 from models.evaluation import evaluate
 from models.predict import ModelDraws, marginal_likelihoods
@@ -135,6 +137,8 @@ def build_model(catalog: Catalog, reference: ReferenceSet, prior: Centres) -> An
         eta_z = pm.Normal("eta_z", 0.0, 1.0, dims=("group", "outcome"))
         a_z = pm.Normal("a_z", 0.0, 1.0, dims="indicator")
         u_z = pm.Normal("u_z", 0.0, 1.0, dims="indicator")
+        # `elicitation.parameters` and `state_probabilities` in symbols (their numpy versions
+        # turn the draws back into theta and phi: the tests check the two agree).
         eta = prior.eta + scale * ETA_SD * eta_z
         a = prior.a + scale * prior.a_sd * a_z
         half_gap = pt.exp(prior.u + scale * GAP_LOG_SD * u_z) / 2
@@ -223,11 +227,14 @@ def latent_draws(trace: Any, prior: Centres) -> tuple[np.ndarray, np.ndarray]:
         values = np.asarray(posterior[name].transpose("chain", "draw", *dims).to_numpy())
         return values.reshape(-1, *values.shape[2:])
 
-    scale = stacked("elicitation_scale")[:, None]
-    eta = prior.eta + scale[:, :, None] * ETA_SD * stacked("eta_z", "group", "outcome")
-    a = prior.a + scale * prior.a_sd * stacked("a_z", "indicator")
-    half_gap = np.exp(prior.u + scale * GAP_LOG_SD * stacked("u_z", "indicator")) / 2
-    theta = np.stack([sigmoid(a - half_gap), sigmoid(a + half_gap)], axis=-1)
+    eta, a, u = parameters(
+        prior,
+        stacked("elicitation_scale"),
+        stacked("eta_z", "group", "outcome"),
+        stacked("a_z", "indicator"),
+        stacked("u_z", "indicator"),
+    )
+    theta = state_probabilities(a, u)
     # A draw whose logit gap runs past ~37 rounds theta to exactly 1 (or 0) in double precision:
     # keep it inside the open interval, where a report against it stays possible.
     return np.clip(theta, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR), np.clip(

@@ -10,7 +10,7 @@ import pytest
 
 from models.artifact import Artifact, save_artifact
 from models.catalog import KINDS, OUTCOMES, Catalog, load_catalog
-from models.elicitation import centres, sigmoid
+from models.elicitation import centres, sigmoid, state_probabilities
 from models.predict import ModelDraws
 from models.reference import ReferenceSet, load_reference
 
@@ -83,9 +83,8 @@ def synthetic_draws(
     n_groups, n_indicators = prior.eta.shape[0], prior.a.size
     eta = prior.eta + spread * rng.standard_normal((n_draws, n_groups, len(OUTCOMES)))
     a = prior.a + spread * rng.standard_normal((n_draws, n_indicators))
-    half_gap = np.exp(prior.u + spread * rng.standard_normal((n_draws, n_indicators))) / 2
-    theta = np.stack([sigmoid(a - half_gap), sigmoid(a + half_gap)], axis=-1)
-    theta = np.clip(theta, 1e-6, 1 - 1e-6)
+    u = prior.u + spread * rng.standard_normal((n_draws, n_indicators))
+    theta = np.clip(state_probabilities(a, u), 1e-6, 1 - 1e-6)
     pi = {kind: rng.dirichlet(catalog.prior_counts(kind), n_draws) for kind in KINDS}
     return ModelDraws(theta, sigmoid(eta), pi)
 
