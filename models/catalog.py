@@ -21,6 +21,12 @@ Kind = Literal["join_war", "start_war"]
 KINDS: tuple[Kind, ...] = ("join_war", "start_war")
 """Case kinds: a patron presses the state to join a war, or the state acts alone."""
 
+
+def kind_of(patron: str | None) -> Kind:
+    """The kind a case's patron implies: join_war with a patron, start_war without one."""
+    return "start_war" if patron is None else "join_war"
+
+
 DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, StringConstraints
 
-from models.catalog import OUTCOMES, Catalog, Kind, Strict, Text, content_hash
+from models.catalog import OUTCOMES, Catalog, Kind, Strict, Text, content_hash, kind_of
 from models.errors import ReferenceDataError
 from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
@@ -57,7 +57,7 @@ class ReferenceCase(Strict):
     @property
     def case_kind(self) -> str:
         """The kind as recorded, else as its patron implies."""
-        return self.kind or ("start_war" if self.patron is None else "join_war")
+        return self.kind or kind_of(self.patron)
 
 
 class ReferenceFile(Strict):
@@ -158,7 +158,7 @@ def _check_cases(data: ReferenceFile, catalog: Catalog, doc: YamlDocument, stric
             if key not in catalog.position:
                 reason = f"unknown indicator {key!r}{did_you_mean(key, catalog.ids)}"
                 raise fail(doc, (*at, "indicators", key), reason, ReferenceDataError)
-        if (case.case_kind == "join_war") != (case.patron is not None):
+        if case.case_kind != kind_of(case.patron):
             reason = "a join_war case has a patron; a start_war case has patron: null"
             raise fail(doc, (*at, "kind"), reason, ReferenceDataError)
         horizon_end = case.as_of + dt.timedelta(days=data.horizon_days)

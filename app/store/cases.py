@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.schemas import CaseIn
 from app.store.db import WRITER
 from app.store.tables import CaseRow
-from models.catalog import OUTCOMES, OutcomeProbabilities, prior_sum_error
+from models.catalog import OUTCOMES, OutcomeProbabilities, kind_of, prior_sum_error
 from models.errors import ConflictError, InputError, NotFoundError
 from models.predict import Prior
 from models.yamlio import did_you_mean
@@ -24,6 +24,10 @@ class CaseHead(NamedTuple):
     kind: str
     outcome_prior: dict[str, float] | None
 
+    @classmethod
+    def of(cls, row: CaseRow) -> CaseHead:
+        return cls(row.id, row.kind, row.outcome_prior)
+
     @property
     def prior(self) -> Prior:
         """The case's outcome prior: the analyst's, else its kind's population prior."""
@@ -35,7 +39,7 @@ class CaseHead(NamedTuple):
 def create_case(session: Session, case: CaseIn) -> CaseRow:
     """Store a new case; an existing id is a conflict (nothing is changed). A kind left out
     follows from the patron; one that contradicts it is refused."""
-    implied = "start_war" if case.patron is None else "join_war"
+    implied = kind_of(case.patron)
     if case.kind is not None and case.kind != implied:
         reason = f"a {case.kind} case {'has' if case.kind == 'join_war' else 'has no'} patron"
         raise InputError("body.kind", reason)
@@ -63,7 +67,7 @@ def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None
     row = get_case(session, case_id)
     row.outcome_prior = None if prior is None else prior.model_dump()
     session.flush()
-    return CaseHead(row.id, row.kind, row.outcome_prior)
+    return CaseHead.of(row)
 
 
 def list_cases(session: Session) -> list[CaseRow]:
@@ -96,7 +100,7 @@ _LOCK = (
 def case_head(session: Session, case_id: str) -> CaseHead:
     """What a forecast needs of a case (NotFoundError for an unknown case), without a lock."""
     row = get_case(session, case_id)
-    return CaseHead(row.id, row.kind, row.outcome_prior)
+    return CaseHead.of(row)
 
 
 def get_case(session: Session, case_id: str) -> CaseRow:
