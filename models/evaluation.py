@@ -152,26 +152,26 @@ class _LatentModel:
     def __init__(
         self, catalog: Catalog, reference: ReferenceSet, draws: ModelDraws, held_out: list[Any]
     ) -> None:
-        self.catalog, self.reference, self.draws, self.held_out = (
-            catalog,
-            reference,
-            draws,
-            held_out,
-        )
-        predictor = Predictor(catalog, draws)
-        log_labels = np.log(reference.soft_labels)
-        # What the fit saw of case i: its codings taken as certain, labels as a mixture.
-        self.case_log_lik = np.stack(
+        self.catalog, self.reference, self.held_out = catalog, reference, held_out
+        self.predictor = Predictor(catalog, draws)
+
+    @cached_property
+    def case_log_lik(self) -> np.ndarray:
+        """log P(case i's codings | draw), (N, S), what the fit saw of each case: its codings
+        taken as certain, its label as a mixture. Only the full posterior's is read (to take
+        families out of it), so a refit never computes it."""
+        log_labels = np.log(self.reference.soft_labels)
+        cases = zip(self.reference.states, self.reference.kinds, strict=True)
+        return np.stack(
             [
                 _logsumexp(
-                    predictor.log_likelihood(evidence_from_states(row), kind)
+                    self.predictor.log_likelihood(evidence_from_states(row), kind)
                     + log_labels[i][:, None],
                     axis=0,
                 )
-                for i, (row, kind) in enumerate(zip(reference.states, reference.kinds, strict=True))
+                for i, (row, kind) in enumerate(cases)
             ]
         )
-        self.predictor = predictor
 
     def refitted(self, draws: ModelDraws) -> _LatentModel:
         return _LatentModel(self.catalog, self.reference, draws, self.held_out)
@@ -202,18 +202,8 @@ class _IndependentModel:
     def __init__(
         self, catalog: Catalog, reference: ReferenceSet, theta: np.ndarray, held_out: list[Any]
     ) -> None:
-        self.catalog, self.reference, self.theta, self.held_out = (
-            catalog,
-            reference,
-            theta,
-            held_out,
-        )
-        log_theta, log_not = np.log(theta), np.log1p(-theta)  # (S, J, K)
-        per_outcome = np.einsum("ij,sjk->isk", reference.coded_present, log_theta) + np.einsum(
-            "ij,sjk->isk", reference.coded_absent, log_not
-        )
-        # Its fit counted each case as fractions of each outcome (the previous model's way).
-        self.case_log_lik = np.einsum("isk,ik->is", per_outcome, reference.soft_labels)
+        self.catalog, self.reference, self.held_out = catalog, reference, held_out
+        self.theta = theta
         membership = np.eye(len(catalog.groups))[catalog.group_of]  # (J, C)
         # Per case, the log of each group's product of factors, (N, C, K, S): one case at a
         # time (all at once would hold (N, S, J, K) doubles, ~170 MB).
@@ -229,6 +219,17 @@ class _IndependentModel:
         )
         strength = np.stack([e.strength for e in held_out])
         self.group_strength = strength @ membership  # (N, C)
+
+    @cached_property
+    def case_log_lik(self) -> np.ndarray:
+        """log P(case i's codings | draw), (N, S), as its fit counted each case: fractions of
+        each outcome (the previous model's way). Read of the full posterior only."""
+        log_theta, log_not = np.log(self.theta), np.log1p(-self.theta)  # (S, J, K)
+        reference = self.reference
+        per_outcome = np.einsum("ij,sjk->isk", reference.coded_present, log_theta) + np.einsum(
+            "ij,sjk->isk", reference.coded_absent, log_not
+        )
+        return np.asarray(np.einsum("isk,ik->is", per_outcome, reference.soft_labels))
 
     def refitted(self, theta: np.ndarray) -> _IndependentModel:
         return _IndependentModel(self.catalog, self.reference, theta, self.held_out)

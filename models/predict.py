@@ -286,7 +286,10 @@ class Predictor:
         if explain:
             contributions = self._contributions(state)
             information = self._information(state, joint, means)
-        ratios = state.evidence_likelihood / state.evidence_likelihood[0]
+        # P(evidence | k) up to a common factor, the draws' mean (single precision is enough for
+        # likelihood ratios and base-rate rows, to ~1e-7).
+        log_likelihood = state.log_likelihood
+        evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).mean(axis=1)
         return Forecast(
             probabilities=probabilities,
             contributions=contributions,
@@ -298,8 +301,8 @@ class Predictor:
             effective_draws=float(1.0 / np.sum(draw_weights**2)),
             draws=self.draws,
             prior=self._prior_used(prior),
-            evidence_ratios=_per_outcome(ratios),
-            base_rates=self._base_rates(prior.kind, state.evidence_likelihood),
+            evidence_ratios=_per_outcome(evidence_likelihood / evidence_likelihood[0]),
+            base_rates=self._base_rates(prior.kind, evidence_likelihood),
         )
 
     def log_likelihood(
@@ -366,9 +369,6 @@ class Predictor:
             if prior.fixed is None
             else np.log(np.asarray(prior.fixed, dtype=DRAW_DTYPE))[:, None]
         )
-        # P(evidence | k) up to a common factor, the draws' mean (single precision is enough for
-        # likelihood ratios and base-rate rows, to ~1e-7).
-        evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).mean(axis=1)
         return _State(
             present=present,
             absent=absent,
@@ -384,7 +384,6 @@ class Predictor:
             fixed_factors=fixed_factors,
             log_likelihood=log_likelihood,
             log_joint=log_pi + log_likelihood,
-            evidence_likelihood=evidence_likelihood,
         )
 
     def _fixed_rows(self, fixed: Mapping[str, np.ndarray] | None) -> np.ndarray:
@@ -578,7 +577,6 @@ class _State:
     fixed_factors: np.ndarray  # P(reports on j | k), (Vf, K)
     log_likelihood: np.ndarray  # log P(evidence | k, draw), (K, S)
     log_joint: np.ndarray  # log P(k, evidence | draw), (K, S)
-    evidence_likelihood: np.ndarray  # P(evidence | k), up to a common factor, (K,)
 
 
 _NO_FACTORS = np.empty((0, len(OUTCOMES)))
