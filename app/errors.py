@@ -1,26 +1,48 @@
-"""Errors mapped to HTTP, in one place."""
+"""Errors mapped to HTTP, in one place, and every one answered with the same JSON body
+(`app.schemas.ErrorBody`): `{"detail": [{"loc", "msg", "type"}]}`.
+
+Bad input is a 422 naming the field and the reason (404 for what does not exist, 409 for a
+conflict); a model or a database that cannot serve is a 503, logged; anything else is a 500,
+logged with its traceback, and still JSON."""
 
 from __future__ import annotations
+
+import json
+import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from models.errors import ArtifactError, ConflictError, InputError, NotFoundError
 
+log = logging.getLogger("escalation")
+
 STATUS = {NotFoundError: 404, ConflictError: 409}
+TYPE = {NotFoundError: "not_found", ConflictError: "conflict"}
+STORAGE_FAULTS = (OperationalError, InterfaceError, sqlite3.OperationalError)
+"""The database is unreachable, full, read-only or locked: the request may succeed later."""
+RETRY_AFTER_SECONDS = 5
+
+
+def error_body(loc: str | list[str | int], msg: str, kind: str) -> dict[str, object]:
+    return {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
+
+
+def error_bytes(loc: str, msg: str, kind: str) -> bytes:
+    """The error body as bytes, for middleware that answers before the app does."""
+    return json.dumps(error_body(loc, msg, kind)).encode()
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Bad input is a 422 naming the field and the reason (404 for what does not exist, 409 for
-    a conflict); a model that cannot serve is a 503."""
-
     @app.exception_handler(InputError)
     async def bad_input(_: Request, exc: InputError) -> JSONResponse:
-        return JSONResponse(
-            status_code=STATUS.get(type(exc), 422),
-            content={"detail": [{"loc": exc.where, "msg": exc.reason}]},
-        )
+        body = error_body(exc.where, exc.reason, TYPE.get(type(exc), "invalid"))
+        return JSONResponse(status_code=STATUS.get(type(exc), 422), content=body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -34,4 +56,50 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ArtifactError)
     async def no_model(_: Request, exc: ArtifactError) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
+        return JSONResponse(status_code=503, content=error_body("model", str(exc), "no_model"))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        body = error_body(_where(exc), str(exc.detail), kind.get(exc.status_code, "refused"))
+        return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
+
+    for fault in STORAGE_FAULTS:
+        app.add_exception_handler(fault, storage_fault)
+    app.add_exception_handler(Exception, unexpected)
+
+
+async def storage_fault(request: Request, exc: Exception) -> JSONResponse:
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    log.error("storage unavailable on %s %s: %s", request.method, request.url.path, reason)
+    body = error_body("database", f"storage unavailable ({reason}); retry later", "no_storage")
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(status_code=503, content=body, headers=headers)
+
+
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = error_body("server", "an unexpected error; it has been logged", "internal")
+    return JSONResponse(status_code=500, content=body)
+
+
+def _where(exc: HTTPException) -> str:
+    """The part of the request an HTTP error is about."""
+    if exc.status_code == 401:
+        return "header.authorization"
+    if exc.status_code == 405:
+        return "method"
+    return "path" if exc.status_code == 404 else "request"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)

@@ -74,9 +74,11 @@ def prior_key(prior: Prior) -> str:
     return f"{prior.kind}:{prior.source}:{fixed}"
 
 
-def etag(artifact_id: str, evidence: str) -> str:
-    """A strong ETag: changes exactly when the evidence, the date or the model changes."""
-    return f'"{artifact_id}-{evidence[:24]}"'
+def etag(artifact_id: str, payload: str) -> str:
+    """A strong ETag: the model's id and a hash of the body itself, so that two bodies differing
+    in any byte never share one (the same evidence forecast along two paths, the live sums and a
+    replay from the reports, may round differently)."""
+    return f'"{artifact_id}-{hashlib.sha256(payload.encode()).hexdigest()[:24]}"'
 
 
 @dataclass(frozen=True)

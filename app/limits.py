@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import error_bytes
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -59,7 +59,7 @@ class BodyLimits:
 
 
 async def _refuse(send: Send, status: int, where: str, reason: str) -> None:
-    body = json.dumps({"detail": [{"loc": where, "msg": reason}]}).encode()
+    body = error_bytes(where, reason, "too_large" if status == 413 else "unsupported_media_type")
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ the date and the model, so every worker and replica serves the same bytes under 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,14 +73,19 @@ class LocalPolls:
     def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
         if self._connection is None:
             self._connection = self._database.raw_connection()
-        row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
+        try:
+            row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
+        except sqlite3.Error:  # a storage fault: the next read opens the file afresh
+            self.close()
+            raise
         if row is not None and self._to_date is not None:
             row = (self._to_date(row[0]), *row[1:])
         return _current(row, on, artifact_id)
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            self._connection.invalidate()
+            self._connection = None
 
 
 def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
@@ -129,7 +135,8 @@ def update(
     digest = evidence_hash(on, reports_hash, prior)
     predicted = engine.forecast(evidence_from_logs(present, absent), prior)
     forecast = served_form(engine, case_id, predicted, on, digest, used)
-    served = Served(etag(engine.artifact.id, digest), forecast.model_dump_json())
+    payload = forecast.model_dump_json()
+    served = Served(etag(engine.artifact.id, payload), payload)
     values = {
         "evidence_on": on,
         "catalog_sha256": catalog.fingerprint,

@@ -5,6 +5,7 @@ but not ready (`/readyz` says why)."""
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,11 +34,13 @@ from app.limits import BodyLimits
 from app.live import LocalPolls
 from app.metrics import RequestMetrics
 from app.settings import Settings, get_settings
-from app.store.db import make_engine, migrate
+from app.store.db import StorageProbe, make_engine, migrate
 from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
 from models.predict import keep_freed_memory
+
+log = logging.getLogger("escalation")
 
 GC_YOUNG_THRESHOLD = 50_000
 """Allocations between collections of the youngest generation (Python's default: 700)."""
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = make_engine(settings.database_url)
         migrate(database)
         app.state.database = database
+        app.state.storage = StorageProbe(database)
         sqlite = database.dialect.name == "sqlite"
         app.state.local_polls = LocalPolls(database) if sqlite else None
         app.state.sessions = sessionmaker(database, expire_on_commit=False)
@@ -78,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         except ArtifactError as exc:
             app.state.engine_error = str(exc)
+            log.error("not ready: %s", exc)
         app.state.events = ForecastEvents(
             lambda case_id: current(app.state, app.state.engine, case_id, today())
         )

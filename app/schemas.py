@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.catalog import Kind, OutcomeProbabilities
-from models.scenario import ReportEntry
+from models.fields import Text, storable
+from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, ReportEntry
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Name = Annotated[Text, StringConstraints(max_length=120)]
+CASE_ID = r"^[a-z0-9][a-z0-9-]{0,79}$"
 
 
 class PriorIn(BaseModel):
@@ -30,8 +32,8 @@ class CaseIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,79}$")]
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+    id: Annotated[str, StringConstraints(pattern=CASE_ID)]
+    title: Annotated[Text, StringConstraints(max_length=300)]
     state: Name
     target: Name
     patron: Name | None = None
@@ -50,7 +52,10 @@ class CaseOut(CaseIn):
 class ReportIn(ReportEntry):
     """A report as posted. A retried POST with the same idempotency key stores nothing twice."""
 
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    idempotency_key: (
+        Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)]
+        | None
+    ) = None
 
 
 class ReportOut(BaseModel):
@@ -153,5 +158,7 @@ class WhatIfIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reports: Annotated[list[ReportIn], Field(max_length=500)] = []
-    scenario: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)] | None = None
+    reports: Annotated[list[ReportIn], Field(max_length=MAX_REPORTS)] = []
+    scenario: (
+        Annotated[str, StringConstraints(min_length=1, max_length=SCENARIO_LIMITS.max_chars)] | None
+    ) = None

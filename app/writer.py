@@ -17,7 +17,10 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import Row
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app import live
@@ -26,7 +29,7 @@ from app.schemas import ReportIn, ReportOut
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
 from models.engine import Engine
-from models.errors import NotFoundError
+from models.errors import InputError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,8 @@ def _settle(future: asyncio.Future[Written], outcome: Written | Exception) -> No
 
 def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exception]:
     """Store the group's reports and update each case's live forecast, in the caller's
-    transaction: each POST's answer, or its error (an unknown case stores nothing)."""
+    transaction: each POST's answer, or its error (a POST refused stores nothing, and fails no
+    other POST)."""
     outcomes: dict[int, Written | Exception] = {}
     engine, on = group[-1].engine, max(post.on for post in group)
     for case_id in sorted({post.case_id for post in group}):  # one lock order: no deadlocks
@@ -116,11 +120,42 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
         except NotFoundError as exc:
             outcomes.update({id(post): exc for post in posts})
             continue
-        # One batch for the case: a key repeated by a later POST of the group finds its row.
-        rows, added = store.add_reports(session, case_id, [r for p in posts for r in p.reports])
+        stored, added = _store(session, case_id, [post.reports for post in posts])
         forecast = live.update(session, engine, case, on, added)
-        for post in posts:
-            reports = [ReportOut.model_validate(row) for row in rows[: len(post.reports)]]
-            rows = rows[len(post.reports) :]
-            outcomes[id(post)] = Written(reports, forecast)
+        for post, rows in zip(posts, stored, strict=True):
+            outcomes[id(post)] = (
+                rows
+                if isinstance(rows, Exception)
+                else Written([ReportOut.model_validate(row) for row in rows], forecast)
+            )
     return outcomes
+
+
+REFUSALS = (DataError, IntegrityError)
+"""What the database says of a report it will not store (the checks before should catch all)."""
+
+
+def _store(
+    session: Session, case_id: str, batches: list[Sequence[ReportIn]]
+) -> tuple[list[list[Row[Any]] | Exception], list[Row[Any]]]:
+    """`store.add_reports` for one case's POSTs, all in one INSERT; should the database refuse
+    it, POST by POST, each in a savepoint of its own: a refused report fails its own POST only."""
+    try:
+        with session.begin_nested():
+            stored, added = store.add_reports(session, case_id, batches)
+        return list(stored), added
+    except REFUSALS:
+        pass
+    outcomes: list[list[Row[Any]] | Exception] = []
+    every_added: list[Row[Any]] = []
+    for batch in batches:
+        try:
+            with session.begin_nested():
+                [rows], added = store.add_reports(session, case_id, [batch])
+        except REFUSALS as exc:
+            reason = str(exc.orig).splitlines()[0]
+            outcomes.append(InputError("body", f"the database refused it: {reason}"))
+            continue
+        outcomes.append(rows)
+        every_added += added
+    return outcomes, every_added

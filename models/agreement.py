@@ -16,7 +16,6 @@ Out-of-sample scores and `forecast backtest` read coded indicators at this relia
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from models.catalog import Catalog, Strict, Text
+from models.catalog import Catalog, Strict
 from models.errors import ReferenceDataError
+from models.fields import IsoDate, Text
 from models.reference import CaseId, ReferenceSet, State
 from models.yamlio import fail, read_yaml, validate
 
@@ -41,7 +41,7 @@ class SecondCoding(Strict):
     batch: Annotated[int, Field(ge=1)]
     outcome: Literal["no_entry", "false_flag", "direct_invasion"]
     label_confidence: Annotated[float, Field(gt=1 / 3, le=1.0)]
-    resolved_on: dt.date
+    resolved_on: IsoDate
     indicators: dict[str, State]
     notes: Text
 

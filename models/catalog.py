@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.errors import CatalogError
+from models.fields import Text
 from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
 OUTCOMES: tuple[str, ...] = ("no_entry", "false_flag", "direct_invasion")
@@ -32,7 +33,6 @@ DEFAULT_CATALOG = Path(__file__).with_name("catalog.yaml")
 Probability = Annotated[float, Field(gt=0.0, lt=1.0, allow_inf_nan=False)]
 PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
-Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 
 
 class Strict(BaseModel):

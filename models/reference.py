@@ -14,8 +14,9 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, StringConstraints
 
-from models.catalog import OUTCOMES, Catalog, Kind, Strict, Text, content_hash, kind_of
+from models.catalog import OUTCOMES, Catalog, Kind, Strict, content_hash, kind_of
 from models.errors import ReferenceDataError
+from models.fields import IsoDate, Text
 from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
 DEFAULT_REFERENCE = Path(__file__).parent / "reference" / "cases.yaml"
@@ -45,9 +46,9 @@ class ReferenceCase(Strict):
     patron: str | None
     kind: Kind | None = None
     family: CaseId | None = None
-    as_of: dt.date
+    as_of: IsoDate
     outcome: Literal["no_entry", "false_flag", "direct_invasion"]
-    resolved_on: dt.date
+    resolved_on: IsoDate
     label_confidence: Annotated[float, Field(gt=1 / 3, le=1.0, allow_inf_nan=False)]
     outcome_note: Text | None = None
     dataset_ids: DatasetIds = DatasetIds()

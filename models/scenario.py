@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from models.catalog import (
     OUTCOMES,
@@ -16,16 +15,21 @@ from models.catalog import (
     Kind,
     OutcomeProbabilities,
     Strict,
-    Text,
     prior_sum_error,
 )
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
-from models.yamlio import YamlDocument, did_you_mean, fail, parse_yaml, validate
+from models.fields import IsoDate, Text, storable
+from models.yamlio import YamlDocument, YamlLimits, did_you_mean, fail, parse_yaml, validate
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 """The scenario library: where `extends` is resolved for scenario text without a file."""
 SCENARIO_NAME = r"^[a-z0-9][a-z0-9._-]*$"
+MAX_REPORTS = 500
+"""Most reports a scenario file (or a POST) may carry."""
+SCENARIO_LIMITS = YamlLimits(max_chars=256 * 1024, max_depth=12, max_nodes=20_000)
+"""What a scenario may cost to parse: room for MAX_REPORTS reports, every field of each written
+out, and no more (the service parses scenarios that anyone who may read can send)."""
 
 
 def _parse_value(value: object) -> object:
@@ -42,6 +46,9 @@ ReportValue = Annotated[
     float, BeforeValidator(_parse_value), Field(ge=0.0, le=1.0, allow_inf_nan=False)
 ]
 Grade = Literal["A", "B", "C", "D", "E", "F"]
+MAX_SOURCE = 500
+MAX_NOTE = 4000
+"""Longest source (its database column holds no more) and note a report may carry."""
 
 
 class ReportEntry(Strict):
@@ -49,10 +56,10 @@ class ReportEntry(Strict):
 
     indicator: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     value: ReportValue
-    observed_on: dt.date
-    source: Text
+    observed_on: IsoDate
+    source: Annotated[Text, StringConstraints(max_length=MAX_SOURCE)]
     grade: Grade
-    note: str = ""
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE), AfterValidator(storable)] = ""
 
     def to_report(self) -> Report:
         return as_report(self)
@@ -92,9 +99,9 @@ class Scenario(Strict):
     extends: Annotated[str, StringConstraints(pattern=SCENARIO_NAME)] | None = None
     base_case: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
     kind: Kind  # the base case's kind: whose population prior the forecast starts from
-    as_of: dt.date
+    as_of: IsoDate
     horizon_days: Annotated[int, Field(gt=0)]
-    reports: list[ReportEntry] = []
+    reports: Annotated[list[ReportEntry], Field(max_length=MAX_REPORTS)] = []
     overrides: Overrides = Overrides()
 
     def to_reports(self) -> list[Report]:
@@ -150,7 +157,10 @@ class _Library:
 
 def _read(path: Path, shown: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as file:
+            return file.read(SCENARIO_LIMITS.max_chars + 1)  # longer is refused when parsed
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(shown, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise ScenarioError(shown, f"cannot read file ({exc.strerror})") from None
 
@@ -159,7 +169,7 @@ def _resolve(
     text: str, source: str, catalog: Catalog, library: _Library, name: str, chain: tuple[str, ...]
 ) -> LoadedScenario:
     """`chain`: the library files being resolved, outermost first (to detect loops)."""
-    doc = parse_yaml(text, source, ScenarioError)
+    doc = parse_yaml(text, source, ScenarioError, SCENARIO_LIMITS)
     scenario = validate(Scenario, doc, ScenarioError, _KEYS)
     _check(scenario, catalog, doc)
     sha256 = hashlib.sha256(text.encode()).hexdigest()

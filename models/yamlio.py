@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,32 +32,96 @@ class YamlDocument:
         return None
 
 
+@dataclass(frozen=True)
+class YamlLimits:
+    """Bounds on what parsing a document may cost: its length, its nesting, and its nodes once
+    every alias is expanded (what validating it walks: a few aliased lists nested in each other,
+    a "billion laughs", would otherwise make a few hundred bytes cost gigabytes)."""
+
+    max_chars: int
+    max_depth: int
+    max_nodes: int
+
+
+FILE_LIMITS = YamlLimits(max_chars=10_000_000, max_depth=32, max_nodes=2_000_000)
+"""For the repository's own data files (the catalog, the reference cases): generous."""
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that leaves dates as text, so that pydantic parses them and a bad date
-    (2022-06-31) is reported with its line like any other invalid value."""
+    (2022-06-31) is reported with its line like any other invalid value; and that refuses
+    nesting deeper than its limit as it composes (deeper would exhaust the stack)."""
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
+    def __init__(self, text: str, max_depth: int) -> None:
+        super().__init__(text)
+        self.max_depth = max_depth
+        self.depth = 0
 
-def parse_yaml(text: str, source: str, error: type[InputError]) -> YamlDocument:
-    """Parse YAML text; a syntax error becomes `error` naming the source and line."""
-    loader = _Loader(text)
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                reason = f"nested deeper than {self.max_depth} levels"
+                raise yaml.composer.ComposerError(None, None, reason, mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def parse_yaml(
+    text: str, source: str, error: type[InputError], limits: YamlLimits = FILE_LIMITS
+) -> YamlDocument:
+    """Parse YAML text within `limits`; a syntax error or a limit passed becomes `error`
+    naming the source (and the line where there is one)."""
+    if len(text) > limits.max_chars:
+        raise error(source, f"longer than {limits.max_chars} characters")
+    try:
+        loader = _Loader(text, limits.max_depth)  # checks every character first
+    except yaml.reader.ReaderError as exc:
+        reason = f"character U+{exc.character:04X} is not allowed in YAML (at {exc.position})"
+        raise error(source, reason) from None
     try:
         node = loader.get_single_node()
+        if node is not None and _expanded_size(node, {}) > limits.max_nodes:
+            reason = f"more than {limits.max_nodes} values once its aliases are expanded"
+            raise error(source, reason)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise error(f"{source}{line}", f"YAML syntax error: {exc.problem}") from None
+    except ValueError as exc:  # a value Python refuses to build (an integer of 5000 digits)
+        raise error(source, f"invalid value: {exc}") from None
     finally:
         loader.dispose()
     lines: dict[KeyPath, int] = {}
     if node is not None:
         _collect_lines(node, (), lines)
     return YamlDocument(source, data, lines)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many nodes `node` stands for with its aliases expanded; an alias is the node it
+    names, composed once, so each node is sized once (`sizes`: by id, -1 while being sized)."""
+    known = sizes.get(id(node))
+    if known == -1:
+        raise yaml.composer.ComposerError(None, None, "an alias refers to itself", node.start_mark)
+    if known is not None:
+        return known
+    sizes[id(node)] = -1
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = size
+    return size
 
 
 def read_yaml(path: Path, error: type[InputError]) -> YamlDocument:

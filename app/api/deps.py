@@ -7,10 +7,11 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.schemas import CASE_ID
 from app.settings import Settings
 from models.engine import Engine
 from models.errors import ArtifactError
@@ -25,6 +26,11 @@ async def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+CaseId = Annotated[str, Path(pattern=CASE_ID, description="The case's id.")]
+"""A case id in a path: refused (422) unless it could be one, before it reaches the database."""
+ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The report's id.")]
+"""A report id in a path: within the database's 64-bit integers."""
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -44,6 +44,7 @@ def create_case(session: Session, case: CaseIn) -> CaseRow:
         reason = f"a {case.kind} case {'has' if case.kind == 'join_war' else 'has no'} patron"
         raise InputError("body.kind", reason)
     check_prior(case.outcome_prior, "body.outcome_prior")
+    begin_writing(session)  # SQLite: wait for the write lock now, not fail on it at the insert
     if session.get(CaseRow, case.id) is not None:
         raise ConflictError("id", f"case {case.id!r} already exists")
     fields = case.model_dump() | {"kind": implied}

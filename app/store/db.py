@@ -8,28 +8,62 @@ database's one write lock before it reads what it will update."""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, ExceptionContext, create_engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+class StorageError(Exception):
+    """The database cannot be opened as it should be (the service refuses to start on it)."""
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; for a SQLite file, its directory is created and pragmas set."""
+    """An engine for `url`; a SQLite file is created if new (see `sqlite_file`), pragmas set."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
+    event.listen(engine, "handle_error", _discard_after_fault)
     return engine
+
+
+def sqlite_file(path: Path) -> None:
+    """Make sure the database file is there: a new one is created readable by its owner only
+    (SQLite gives its journal the same mode), and its creation recorded beside it; a file that
+    was created and is now missing is not silently replaced by an empty one (StorageError)."""
+    created = path.with_name(path.name + ".created")
+    if path.exists():
+        return
+    if created.exists():
+        raise StorageError(
+            f"the database {path} is missing, though one was created there "
+            f"({created.read_text().strip()}): restore it, or delete {created} to start afresh"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    created.write_text(f"created {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
+
+
+def _discard_after_fault(context: ExceptionContext) -> None:
+    """A SQLite connection that met a fault is not given back to the pool: one opened while the
+    file was read-only stays read-only for good (measured: writes kept failing after the
+    permissions were restored, until a restart). New connections see the file as it is now."""
+    if isinstance(context.original_exception, sqlite3.OperationalError):
+        context.is_disconnect = True
 
 
 WRITER = "escalation_writer"
@@ -69,3 +103,48 @@ def migrate(engine: Engine, revision: str = "head") -> None:
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+
+
+MIN_FREE_BYTES = 16 * 1024 * 1024
+"""Below this much free space a SQLite database is reported as full: commits will soon fail."""
+
+
+class StorageProbe:
+    """What readiness asks of the database: that it answers; for a SQLite file, also that it
+    is still the file opened at start (not deleted or replaced), writable, with room to grow."""
+
+    def __init__(self, database: Engine) -> None:
+        self.database = database
+        name = database.url.database
+        local = database.dialect.name == "sqlite" and name not in (None, "", ":memory:")
+        self.path = Path(str(name)) if local else None
+        self.inode = self.path.stat().st_ino if self.path else None
+
+    def problem(self) -> str | None:
+        """Why the database cannot serve now, or None."""
+        try:
+            with self.database.connect() as connection:
+                read_only = connection.dialect.name == "postgresql" and (
+                    connection.exec_driver_sql("SHOW transaction_read_only").scalar() == "on"
+                )
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # whatever the driver raises, the database is not serving
+            return f"database unreachable: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+        if read_only:
+            return "database is read-only"
+        return self._file_problem()
+
+    def _file_problem(self) -> str | None:
+        if self.path is None:
+            return None
+        try:
+            inode = self.path.stat().st_ino
+        except OSError:
+            return f"database file {self.path} is gone"
+        if inode != self.inode:
+            return f"database file {self.path} was replaced after start"
+        if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
+            return f"database file {self.path} is read-only"
+        if shutil.disk_usage(self.path.parent).free < MIN_FREE_BYTES:
+            return f"the disk holding {self.path} is full"
+        return None

@@ -13,22 +13,27 @@ from sqlalchemy.orm import Session
 from app.schemas import ReportIn
 from app.store.cases import get_case
 from app.store.tables import ReportRow
-from models.errors import NotFoundError
+from models.errors import ConflictError, NotFoundError
 
 REPORT_COLUMNS = tuple(ReportRow.__table__.columns)
 
 
 def add_reports(
-    session: Session, case_id: str, reports: Sequence[ReportIn]
-) -> tuple[list[Row[Any]], list[Row[Any]]]:
-    """Add reports to the caller's transaction, the case locked (`lock_case`): (one row per
-    report, the rows new to the store). A report whose idempotency key is already stored for
-    this case, or comes earlier in `reports`, is not stored again: that row is returned in its
-    place. Core statements, one INSERT for all the new rows: this is the hot path of a POST,
-    and the ORM's unit of work was most of the writer's time (measured)."""
+    session: Session, case_id: str, batches: Sequence[Sequence[ReportIn]]
+) -> tuple[list[list[Row[Any]] | ConflictError], list[Row[Any]]]:
+    """Add batches of reports (each one POST's, all of it or none) to the caller's transaction,
+    the case locked (`lock_case`): (per batch its rows, one per report, or the conflict that
+    refused it; the rows new to the store).
+
+    A report whose idempotency key is already stored for this case, or came earlier, is a
+    retry: the row that has the key is returned in its place, and nothing is stored twice. A
+    key that comes with different content is not a retry but a mistake: its batch is refused
+    with a ConflictError saying so, rather than answered with a row that is not what was sent.
+    Core statements, one INSERT for every new row: this is the hot path of a POST, and the
+    ORM's unit of work was most of the writer's time (measured)."""
     connection = session.connection()
-    keys = [r.idempotency_key for r in reports if r.idempotency_key is not None]
-    known: dict[str | None, Row[Any]] = {}
+    keys = {r.idempotency_key for batch in batches for r in batch if r.idempotency_key}
+    known: dict[str, Row[Any] | int] = {}  # a key's stored row, or the index of its fresh one
     if keys:
         query = select(*REPORT_COLUMNS).where(
             ReportRow.case_id == case_id, ReportRow.idempotency_key.in_(keys)
@@ -36,24 +41,70 @@ def add_reports(
         known = {row.idempotency_key: row for row in connection.execute(query)}
     now = dt.datetime.now(dt.UTC)
     fresh: list[dict[str, Any]] = []
-    slots: list[Row[Any] | int] = []  # a stored row, or the index of a fresh one
-    pending: dict[str, int] = {}  # the same key twice in one batch: stored once
-    for report in reports:
-        key = report.idempotency_key
-        if key in known:
-            slots.append(known[key])
-        elif key is not None and key in pending:
-            slots.append(pending[key])
-        else:
-            if key is not None:
-                pending[key] = len(fresh)
-            slots.append(len(fresh))
-            fresh.append({"case_id": case_id, "received_at": now, **report.model_dump()})
+    plans = [
+        _plan(batch, {"case_id": case_id, "received_at": now}, known, fresh) for batch in batches
+    ]
     new: list[Row[Any]] = []
     if fresh:
         insert_rows = insert(ReportRow).returning(*REPORT_COLUMNS, sort_by_parameter_order=True)
         new = list(connection.execute(insert_rows, fresh))
-    return [new[slot] if isinstance(slot, int) else slot for slot in slots], new
+    rows = [
+        plan if isinstance(plan, ConflictError) else [_row(slot, new) for slot in plan]
+        for plan in plans
+    ]
+    return rows, new
+
+
+def _plan(
+    batch: Sequence[ReportIn],
+    stamp: dict[str, Any],
+    known: dict[str, Row[Any] | int],
+    fresh: list[dict[str, Any]],
+) -> list[Row[Any] | int] | ConflictError:
+    """Where each report of `batch` goes (a stored row, or the index of a fresh one appended to
+    `fresh`, its key then added to `known`); or, for a key reused with other content, the
+    conflict, and nothing of the batch appended."""
+    start = len(fresh)
+    claimed: dict[str, Row[Any] | int] = {}
+    slots: list[Row[Any] | int] = []
+    for number, report in enumerate(batch):
+        fields = stamp | report.model_dump()
+        key = report.idempotency_key
+        earlier = None if key is None else claimed.get(key, known.get(key))
+        if earlier is None:
+            if key is not None:
+                claimed[key] = len(fresh)
+            slots.append(len(fresh))
+            fresh.append(fields)
+        elif _content(earlier, fresh) == _content(fields, fresh):
+            slots.append(earlier)
+        else:
+            del fresh[start:]
+            which = f"report {earlier.id}" if isinstance(earlier, Row) else "another report"
+            reason = (
+                f"key {key!r} already belongs to {which} with different content: a retry must "
+                "repeat its report exactly, and a new report needs a new key"
+            )
+            return ConflictError(f"body[{number}].idempotency_key", reason)
+    known.update(claimed)
+    return slots
+
+
+CONTENT = ("indicator", "value", "observed_on", "source", "grade", "note")
+"""What a retry must repeat (the key aside)."""
+
+
+def _content(
+    report: Row[Any] | int | dict[str, Any], fresh: list[dict[str, Any]]
+) -> tuple[Any, ...]:
+    if isinstance(report, Row):
+        return tuple(getattr(report, name) for name in CONTENT)
+    fields = fresh[report] if isinstance(report, int) else report
+    return tuple(fields[name] for name in CONTENT)
+
+
+def _row(slot: Row[Any] | int, new: list[Row[Any]]) -> Row[Any]:
+    return new[slot] if isinstance(slot, int) else slot
 
 
 def list_reports(

@@ -23,7 +23,7 @@ def test_not_ready_without_an_artifact(tmp_path: Path, make_app: Callable[..., F
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "run `forecast fit`" in ready.json()["reason"]
         model = client.get("/v1/model")
-        assert model.status_code == 503 and "no model artifact" in model.json()["detail"]
+        assert model.status_code == 503 and "no model artifact" in model.json()["detail"][0]["msg"]
 
 
 def test_indicators_are_the_catalog(client: TestClient, catalog: Catalog) -> None:

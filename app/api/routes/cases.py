@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app import live
-from app.api.deps import EngineDep, SessionDep, WriterDep
+from app.api.deps import CaseId, EngineDep, SessionDep, WriterDep
 from app.forecasting import today
 from app.schemas import CaseIn, CaseOut, ForecastOut, PriorIn
 from app.store import cases
@@ -28,7 +28,7 @@ def list_cases(session: SessionDep) -> list[CaseOut]:
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def get_case(case_id: str, session: SessionDep) -> CaseOut:
+def get_case(case_id: CaseId, session: SessionDep) -> CaseOut:
     """One watched case."""
     return CaseOut.model_validate(cases.get_case(session, case_id))
 
@@ -39,7 +39,7 @@ def get_case(case_id: str, session: SessionDep) -> CaseOut:
     dependencies=[WriterDep],
     responses={200: {"description": "The case's forecast under its new prior"}},
 )
-def set_prior(case_id: str, body: PriorIn, session: SessionDep, engine: EngineDep) -> Response:
+def set_prior(case_id: CaseId, body: PriorIn, session: SessionDep, engine: EngineDep) -> Response:
     """Fix the case's outcome prior (an analyst's judgement), or return it to its kind's
     population prior with null; answers the forecast under it (token required)."""
     cases.begin_writing(session)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from app.api.deps import EngineDep
+from app.api.deps import CaseId, EngineDep
 from app.api.routes.forecast import current
 from app.forecasting import today
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}/events", tags=["events"])
     responses={200: {"content": {"text/event-stream": {}}, "description": "Forecast events"}},
 )
 async def forecast_events(
-    case_id: str,
+    case_id: CaseId,
     request: Request,
     engine: EngineDep,
     last_event_id: Annotated[str | None, Header(max_length=200)] = None,

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from app import live
-from app.api.deps import EngineDep, SessionDep
+from app.api.deps import CaseId, EngineDep, SessionDep
 from app.forecasting import etag, forecast_from, known_on, today
 from app.live import Served
 from app.schemas import ForecastOut, HistoryPoint
@@ -21,6 +21,7 @@ from app.store.cases import case_head
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
+from models.fields import IsoDate
 
 router = APIRouter(prefix="/v1/cases/{case_id}/forecast", tags=["forecast"])
 
@@ -29,7 +30,7 @@ CACHE_CONTROL = "no-cache"  # always revalidate: the ETag makes that a cheap 304
 
 @router.get("", response_model=ForecastOut, responses={304: {"description": "Not modified"}})
 async def get_forecast(
-    case_id: str, request: Request, engine: EngineDep, as_of: dt.date | None = None
+    case_id: CaseId, request: Request, engine: EngineDep, as_of: IsoDate | None = None
 ) -> Response:
     """The forecast now, or replayed `as_of` a past date with only the reports known then."""
     on = today()
@@ -72,10 +73,8 @@ def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> S
     with request.app.state.sessions() as session:
         prior = case_head(session, case_id).prior
         known = known_on(store.list_reports(session, case_id), as_of, prior)
-    tag = etag(engine.artifact.id, known.evidence_hash)
-    if tag in request.headers.get("if-none-match", ""):
-        return Served(tag, "")  # not modified: no need to forecast
-    return Served(tag, forecast_from(engine, case_id, known).model_dump_json())
+    payload = forecast_from(engine, case_id, known).model_dump_json()
+    return Served(etag(engine.artifact.id, payload), payload)
 
 
 @router.get(
@@ -84,7 +83,7 @@ def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> S
     responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on request"}},
 )
 def get_history(
-    case_id: str, request: Request, session: SessionDep
+    case_id: CaseId, request: Request, session: SessionDep
 ) -> list[HistoryPoint] | Response:
     """Every forecast the case has had, one point per change of evidence or model
     (`Accept: text/csv` for CSV)."""

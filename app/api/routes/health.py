@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.api.deps import get_engine
+from app.store.db import StorageProbe
 from models.errors import ArtifactError
 
+log = logging.getLogger("escalation")
 router = APIRouter(tags=["health"])
 
 
@@ -17,11 +22,21 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "Not ready, and why"}})
 async def readyz(request: Request) -> JSONResponse:
-    """The artifact is loaded and passed its checks (503 with the reason otherwise)."""
+    """The artifact is loaded and passed its checks, and the database answers and can take
+    writes (503 with the reason otherwise)."""
     try:
         engine = await get_engine(request)
     except ArtifactError as exc:
-        return JSONResponse(status_code=503, content={"status": "not ready", "reason": str(exc)})
+        return _not_ready(str(exc))
+    storage: StorageProbe = request.app.state.storage
+    problem = await run_in_threadpool(storage.problem)
+    if problem is not None:
+        return _not_ready(problem)
     return JSONResponse(content={"status": "ready", "artifact_id": engine.artifact.id})
+
+
+def _not_ready(reason: str) -> JSONResponse:
+    log.warning("not ready: %s", reason)
+    return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason})

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app import live
-from app.api.deps import EngineDep, SessionDep, WriterDep
+from app.api.deps import CaseId, EngineDep, ReportId, SessionDep, WriterDep
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
 from models.errors import EvidenceError
+from models.fields import IsoDate
+from models.scenario import MAX_REPORTS
 from models.yamlio import did_you_mean
 
 router = APIRouter(prefix="/v1/cases/{case_id}/reports", tags=["reports"])
-
-MAX_BATCH = 500
 
 
 @router.post(
@@ -29,15 +28,15 @@ MAX_BATCH = 500
     dependencies=[WriterDep],
 )
 async def post_reports(
-    case_id: str,
+    case_id: CaseId,
     body: Annotated[ReportIn | list[ReportIn], Body()],
     request: Request,
     engine: EngineDep,
 ) -> Response:
     """Add one report or a batch (all or nothing); the answer carries the updated forecast."""
     batch = body if isinstance(body, list) else [body]
-    if not 1 <= len(batch) <= MAX_BATCH:
-        raise EvidenceError("body", f"send between 1 and {MAX_BATCH} reports, not {len(batch)}")
+    if not 1 <= len(batch) <= MAX_REPORTS:
+        raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
     on = today()
     check_posted(engine, batch, on)
     written = await request.app.state.writer.write(engine, case_id, batch, on)
@@ -52,11 +51,11 @@ _REPORTS = TypeAdapter(list[ReportOut])
 
 @router.get("", response_model=list[ReportOut])
 def list_reports(
-    case_id: str,
+    case_id: CaseId,
     session: SessionDep,
     engine: EngineDep,
     indicator: Annotated[str | None, Query(max_length=64)] = None,
-    since: dt.date | None = None,
+    since: IsoDate | None = None,
 ) -> list[ReportOut]:
     """A case's reports, retracted ones included (see retracted_at)."""
     if indicator is not None and indicator not in engine.catalog.position:
@@ -68,7 +67,7 @@ def list_reports(
 
 @router.delete("/{report_id}", response_model=ReportOut, dependencies=[WriterDep])
 def retract_report(
-    case_id: str, report_id: int, session: SessionDep, engine: EngineDep
+    case_id: CaseId, report_id: ReportId, session: SessionDep, engine: EngineDep
 ) -> ReportOut:
     """Retract a report: it stops counting but stays in the audit trail."""
     begin_writing(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import EngineDep, SessionDep
+from app.api.deps import CaseId, EngineDep, SessionDep
 from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
 from app.schemas import ForecastOut, WhatIfIn
 from app.store import reports as store
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
 
 
 @router.post("", response_model=ForecastOut)
-def what_if(case_id: str, body: WhatIfIn, session: SessionDep, engine: EngineDep) -> ForecastOut:
+def what_if(case_id: CaseId, body: WhatIfIn, session: SessionDep, engine: EngineDep) -> ForecastOut:
     """The live reports plus `reports`, as of today; or a scenario's own reports and date."""
     case = case_head(session, case_id)  # 404 for an unknown case
     if body.scenario is not None:

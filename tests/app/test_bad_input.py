@@ -1,0 +1,190 @@
+"""Inputs found to break the service (issue 12), on SQLite and PostgreSQL: each answers a 4xx
+naming the field and the reason, in the one error body, and stores nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.forecasting import today
+from app.schemas import ReportIn
+from app.writer import _store
+from models.errors import InputError
+
+from .conftest import AUTH, BELARUS
+from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
+from .test_whatif import WHAT_IF
+
+pytestmark = pytest.mark.usefixtures("case")
+
+SCENARIO_HEAD = f"version: 1\ntitle: t\nbase_case: {CASE}\nkind: join_war\n"
+BILLION_LAUGHS = (
+    'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    + "".join(
+        f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + SCENARIO_HEAD
+)
+
+
+def post(client: TestClient, path: str, body: Any) -> Any:
+    """POST `body` as JSON with \\u escapes, as a client sends lone surrogates."""
+    headers = AUTH | {"Content-Type": "application/json"}
+    return client.post(path, content=json.dumps(body), headers=headers)
+
+
+def refused(response: Any, status: int, where: str) -> str:
+    """Assert `response` is `status` in the error body, about `where`; its message."""
+    assert response.status_code == status, response.text
+    [error] = response.json()["detail"][:1]
+    location = error["loc"] if isinstance(error["loc"], str) else ".".join(map(str, error["loc"]))
+    assert where in location, error
+    assert error["msg"] and error["type"]
+    return str(error["msg"])
+
+
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        ("\u009f", "not allowed in YAML"),
+        ("a: " + "[" * 5000 + "]" * 5000, "nested deeper than"),
+        (BILLION_LAUGHS, "aliases are expanded"),
+        (SCENARIO_HEAD + f"as_of: {'9' * 5000}\n", "invalid value"),
+        ("a: &a [*a]\n", "refers to itself"),
+    ],
+    ids=["control-character", "deep-nesting", "billion-laughs", "huge-integer", "recursive"],
+)
+def test_hostile_scenarios_are_refused_cheaply(
+    client: TestClient, scenario: str, reason: str
+) -> None:
+    assert reason in refused(client.post(WHAT_IF, json={"scenario": scenario}), 422, "scenario")
+
+
+def test_a_scenario_over_the_size_limit_is_refused(client: TestClient) -> None:
+    huge = SCENARIO_HEAD + "#" * 300_000
+    refused(client.post(WHAT_IF, json={"scenario": huge}), 422, "body.scenario")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"source": "a\x00b"},
+        {"note": "nul \x00 here"},
+        {"idempotency_key": "k\x00"},
+        {"source": "s" * 501},
+        {"source": "\ud800 lone surrogate"},
+        {"observed_on": 1658188800},
+        {"observed_on": "1658188800"},
+        {"observed_on": "2022-07-19T10:00:00"},
+    ],
+    ids=[
+        "nul-source",
+        "nul-note",
+        "nul-key",
+        "long-source",
+        "surrogate",
+        "unix",
+        "unix-text",
+        "time",
+    ],
+)
+def test_unstorable_reports_are_refused(client: TestClient, change: dict[str, Any]) -> None:
+    field = next(iter(change))
+    refused(post(client, REPORTS, report(**change)), 422, field)
+    assert client.get(REPORTS).json() == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "where"),
+    [
+        ("DELETE", f"{REPORTS}/9223372036854775808", "report_id"),
+        ("DELETE", f"{REPORTS}/0", "report_id"),
+        ("GET", "/v1/cases/x%00/forecast", "case_id"),
+        ("GET", "/v1/cases/%ED%A0%80", "case_id"),
+        ("GET", f"{FORECAST}?as_of=1658188800", "as_of"),
+        ("GET", f"{REPORTS}?since=1658188800", "since"),
+    ],
+)
+def test_impossible_ids_and_dates_in_urls_are_refused(
+    client: TestClient, method: str, path: str, where: str
+) -> None:
+    refused(client.request(method, path, headers=AUTH), 422, where)
+
+
+@pytest.mark.parametrize("field", ["title", "state", "target", "patron"])
+def test_a_case_with_unstorable_text_is_refused(client: TestClient, field: str) -> None:
+    case = BELARUS | {"id": "other", field: "bad \ud83d text"}
+    refused(post(client, "/v1/cases", case), 422, field)
+    assert [c["id"] for c in client.get("/v1/cases").json()] == [CASE]
+
+
+def test_a_key_reused_with_other_content_is_a_conflict(client: TestClient) -> None:
+    first = client.post(REPORTS, json=report(idempotency_key="feed-1"), headers=AUTH)
+    assert first.status_code == 201
+    retry = client.post(REPORTS, json=report(idempotency_key="feed-1"), headers=AUTH)
+    assert retry.json()["reports"] == first.json()["reports"]  # a true retry: the same row
+    other = report(idempotency_key="feed-1", grade="A")
+    reason = refused(client.post(REPORTS, json=other, headers=AUTH), 409, "idempotency_key")
+    assert "different content" in reason and str(first.json()["reports"][0]["id"]) in reason
+    twice = [report(idempotency_key="feed-2"), report(idempotency_key="feed-2", value=0.2)]
+    refused(client.post(REPORTS, json=twice, headers=AUTH), 409, "body[1].idempotency_key")
+    assert len(client.get(REPORTS).json()) == 1
+
+
+def test_a_refused_report_fails_only_its_own_post(client: TestClient) -> None:
+    """Should the database refuse a report the checks let through, the POSTs written with it
+    are still stored (a trigger stands in for whatever the database might refuse)."""
+    database = client.app.state.database  # type: ignore[attr-defined]
+    with database.begin() as connection:
+        refuse_marked_reports(connection)
+    batches = [[ReportIn.model_validate(report(source=source))] for source in ("a", "x!", "b")]
+    with Session(database) as session, session.begin():
+        stored, added = _store(session, CASE, batches)
+    assert isinstance(stored[1], InputError) and "refused" in stored[1].reason
+    assert [len(rows) for rows in (stored[0], stored[2])] == [1, 1] and len(added) == 2  # type: ignore[arg-type]
+    posts = [report(source=f"s{n}") for n in range(12)] + [report(source="x!")]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda r: client.post(REPORTS, json=r, headers=AUTH), posts))
+    assert [a.status_code for a in answers] == [201] * 12 + [422]
+    assert len(client.get(REPORTS).json()) == 2 + 12
+
+
+def refuse_marked_reports(connection: Any) -> None:
+    """Make the database refuse any report whose source ends in '!'."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON reports WHEN substr(NEW.source, -1) = '!' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+    else:
+        connection.exec_driver_sql(
+            "ALTER TABLE reports ADD CONSTRAINT refuse CHECK (right(source, 1) <> '!')"
+        )
+
+
+def test_cases_are_created_while_reports_are_written(client: TestClient) -> None:
+    """SQLite: a creation used to fail with "database is locked" when a write came between its
+    read and its insert."""
+
+    async def write_reports() -> None:
+        writer = client.app.state.writer  # type: ignore[attr-defined]
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        batch = [ReportIn.model_validate(report())]
+        await asyncio.gather(*(writer.write(engine, CASE, batch, today()) for _ in range(60)))
+
+    def create(number: int) -> int:
+        case = BELARUS | {"id": f"case-{number}"}
+        return client.post("/v1/cases", json=case, headers=AUTH).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        writing = pool.submit(asyncio.run, write_reports())
+        codes = list(pool.map(create, range(40)))
+        writing.result()
+    assert codes == [201] * 40
