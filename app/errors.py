@@ -29,6 +29,14 @@ STORAGE_FAULTS = (OperationalError, InterfaceError, sqlite3.OperationalError)
 RETRY_AFTER_SECONDS = 5
 
 
+class Busy(Exception):
+    """Too many costly requests are waiting: the client should retry after `retry_after` s."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 def error_body(loc: str | list[str | int], msg: str, kind: str) -> dict[str, object]:
     return {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
 
@@ -66,6 +74,12 @@ def install_error_handlers(app: FastAPI) -> None:
         kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
         body = error_body(_where(exc), str(exc.detail), kind.get(exc.status_code, "refused"))
         return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
+
+    @app.exception_handler(Busy)
+    async def busy(_: Request, exc: Busy) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        body = error_body("request", f"busy: {exc}; retry later", "busy")
+        return JSONResponse(status_code=429, content=body, headers=headers)
 
     for fault in STORAGE_FAULTS:
         app.add_exception_handler(fault, storage_fault)

@@ -1,10 +1,15 @@
-"""Request bodies: JSON only, and not over MAX_BODY_BYTES (declared or streamed)."""
+"""Limits on what a request may cost: request bodies are JSON only, and not over MAX_BODY_BYTES
+(declared or streamed); CPU-bound requests are admitted a few at a time."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_bytes
+from app.errors import Busy, error_bytes
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
@@ -63,3 +68,35 @@ async def _refuse(send: Send, status: int, where: str, reason: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class CostlyWork:
+    """Admission for requests whose work is CPU-bound (a what-if parses a scenario): `running`
+    at once, up to `waiting` more queued for at most `patience` seconds, the rest a 429.
+
+    Threads share one interpreter lock: eight scenario parses at once would take it from the
+    event loop eight times as often, and every poll would wait behind them. One at a time, a
+    poll waits at most one switch interval of the interpreter."""
+
+    def __init__(self, running: int = 1, waiting: int = 16, patience: float = 10.0) -> None:
+        self._slots = asyncio.Semaphore(running)
+        self._waiting = waiting
+        self._queued = 0
+        self._patience = patience
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self._queued >= self._waiting:
+            raise Busy(f"{self._queued} costly requests are already waiting", 1)
+        self._queued += 1
+        try:
+            async with asyncio.timeout(self._patience):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise Busy(f"no capacity within {self._patience:.0f} s", 5) from None
+        finally:
+            self._queued -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()

@@ -30,9 +30,10 @@ from app.api.routes.forecast import current
 from app.errors import install_error_handlers
 from app.events import ForecastEvents
 from app.forecasting import today
-from app.limits import BodyLimits
+from app.limits import BodyLimits, CostlyWork
 from app.live import LocalPolls
 from app.metrics import RequestMetrics
+from app.scenarios import ScenarioReader
 from app.settings import Settings, get_settings
 from app.store.db import StorageProbe, make_engine, migrate
 from app.writer import ReportWriter
@@ -74,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.local_polls = LocalPolls(database) if sqlite else None
         app.state.sessions = sessionmaker(database, expire_on_commit=False)
         app.state.writer = ReportWriter(app.state.sessions)
+        app.state.costly_work = CostlyWork()
+        app.state.scenarios = ScenarioReader(settings.catalog_path)
         app.state.engine = None
         app.state.engine_error = None
         try:
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settle_heap()
         yield
         await app.state.events.close()
+        app.state.scenarios.close()
         app.state.writer.close()
         if app.state.local_polls is not None:
             app.state.local_polls.close()

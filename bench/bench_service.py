@@ -42,6 +42,15 @@ def free_port() -> int:
 
 @contextmanager
 def uvicorn(target: str, env: dict[str, str], factory: bool = False) -> Iterator[str]:
+    with uvicorn_process(target, env, factory) as (url, _):
+        yield url
+
+
+@contextmanager
+def uvicorn_process(
+    target: str, env: dict[str, str], factory: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A uvicorn server on a free loopback port: its URL and its process, once it answers."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
@@ -54,7 +63,7 @@ def uvicorn(target: str, env: dict[str, str], factory: bool = False) -> Iterator
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=10)

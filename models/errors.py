@@ -1,5 +1,7 @@
 """Domain errors. They know nothing of HTTP: the service maps them to status codes in one place."""
 
+from __future__ import annotations
+
 
 class ForecastError(Exception):
     """Base class: every error this package raises on purpose."""
@@ -12,6 +14,10 @@ class InputError(ForecastError):
         super().__init__(f"{where}: {reason}" if where else reason)
         self.where = where
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:
+        """Pickled by its parts (it crosses from a worker process, `app.scenarios`)."""
+        return type(self), (self.where, self.reason)
 
 
 class CatalogError(InputError):

@@ -12,11 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app import scenarios
+from app.errors import Busy
 from app.forecasting import today
+from app.limits import CostlyWork
 from app.schemas import ReportIn
 from app.writer import _store
 from models.errors import InputError
 
+from ..conftest import ROOT
 from .conftest import AUTH, BELARUS
 from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
 from .test_whatif import WHAT_IF
@@ -54,12 +58,20 @@ def refused(response: Any, status: int, where: str) -> str:
     ("scenario", "reason"),
     [
         ("\u009f", "not allowed in YAML"),
-        ("a: " + "[" * 5000 + "]" * 5000, "nested deeper than"),
+        ("a: " + "[" * 5000 + "]" * 5000, "nesting depth"),
+        ("a:\n  " + "- " * 40 + "x\n", "nested deeper than"),
         (BILLION_LAUGHS, "aliases are expanded"),
         (SCENARIO_HEAD + f"as_of: {'9' * 5000}\n", "invalid value"),
         ("a: &a [*a]\n", "refers to itself"),
     ],
-    ids=["control-character", "deep-nesting", "billion-laughs", "huge-integer", "recursive"],
+    ids=[
+        "control-character",
+        "deep-flow",
+        "deep-blocks",
+        "billion-laughs",
+        "huge-integer",
+        "recursive",
+    ],
 )
 def test_hostile_scenarios_are_refused_cheaply(
     client: TestClient, scenario: str, reason: str
@@ -188,3 +200,34 @@ def test_cases_are_created_while_reports_are_written(client: TestClient) -> None
         codes = list(pool.map(create, range(40)))
         writing.result()
     assert codes == [201] * 40
+
+
+def test_a_parse_over_its_time_is_stopped(client: TestClient, monkeypatch: Any) -> None:
+    """The worker is killed and the request refused; the next one gets a fresh worker."""
+    scenario = (ROOT / "scenarios" / "baseline-2022-07-19.yaml").read_text()
+    monkeypatch.setattr(scenarios, "PARSE_SECONDS", 0.0)
+    assert "took over" in refused(
+        client.post(WHAT_IF, json={"scenario": scenario}), 422, "scenario"
+    )
+    monkeypatch.undo()
+    assert client.post(WHAT_IF, json={"scenario": scenario}).status_code == 200
+
+
+def test_costly_requests_beyond_the_queue_are_told_to_wait() -> None:
+    async def crowd() -> list[str]:
+        gate = CostlyWork(running=1, waiting=1, patience=0.2)
+        outcomes: list[str] = []
+
+        async def one(hold: float) -> None:
+            try:
+                async with gate.slot():
+                    await asyncio.sleep(hold)
+                outcomes.append("done")
+            except Busy as exc:
+                outcomes.append(f"busy {exc.retry_after}")
+
+        await asyncio.gather(one(0.5), one(0), one(0))
+        return outcomes
+
+    # one runs, one waits (and gives up after its patience), one finds the queue full
+    assert sorted(asyncio.run(crowd())) == ["busy 1", "busy 5", "done"]

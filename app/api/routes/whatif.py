@@ -2,45 +2,65 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from app.api.deps import CaseId, EngineDep, SessionDep
 from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
-from app.schemas import ForecastOut, WhatIfIn
+from app.limits import CostlyWork
+from app.scenarios import ScenarioReader
+from app.schemas import ForecastOut, ReportIn, WhatIfIn
 from app.store import reports as store
-from app.store.cases import case_head
-from models.engine import scenario_prior
+from app.store.cases import CaseHead, case_head
+from models.engine import Engine, scenario_prior
 from models.errors import EvidenceError
-from models.scenario import parse_scenario
+from models.scenario import LoadedScenario
 
 router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
 
 
 @router.post("", response_model=ForecastOut)
-def what_if(case_id: CaseId, body: WhatIfIn, session: SessionDep, engine: EngineDep) -> ForecastOut:
-    """The live reports plus `reports`, as of today; or a scenario's own reports and date."""
-    case = case_head(session, case_id)  # 404 for an unknown case
-    if body.scenario is not None:
-        if body.reports:
-            raise EvidenceError("body.reports", "give reports or a scenario, not both")
-        loaded = parse_scenario(body.scenario, "body.scenario", engine.catalog)
-        scenario = loaded.scenario
-        if scenario.base_case != case_id:
-            reason = f"the scenario is about case {scenario.base_case!r}, not {case_id!r}"
-            raise EvidenceError("body.scenario: base_case", reason)
-        if scenario.kind != case.kind:
-            reason = f"the scenario is for a {scenario.kind} case; {case_id} is {case.kind}"
-            raise EvidenceError("body.scenario: kind", reason)
-        # A scenario is self-contained: its kind's population prior or its own override, not
-        # the case's (the same file gives the same numbers here and with `forecast run`).
-        prior = scenario_prior(scenario.kind, scenario.overrides)
-        known = Known(scenario.reports, scenario.as_of, prior)
-        forecast = engine.run(scenario)  # as `forecast run` does: one truth
-        used = len(scenario.reports)
-        return served_form(
-            engine, case_id, forecast, known.as_of, known.evidence_hash, used, loaded.sha256
-        )
+async def what_if(
+    case_id: CaseId, body: WhatIfIn, request: Request, session: SessionDep, engine: EngineDep
+) -> ForecastOut:
+    """The live reports plus `reports`, as of today; or a scenario's own reports and date.
+    Scenarios are read one at a time, in a worker (429 with Retry-After while many wait)."""
+    case = await run_in_threadpool(case_head, session, case_id)  # 404 for an unknown case
+    if body.scenario is None:
+        return await run_in_threadpool(_with_reports, case, body.reports, session, engine)
+    if body.reports:
+        raise EvidenceError("body.reports", "give reports or a scenario, not both")
+    gate: CostlyWork = request.app.state.costly_work
+    reader: ScenarioReader = request.app.state.scenarios
+    async with gate.slot():
+        loaded = await reader.read(body.scenario, "body.scenario")
+    return await run_in_threadpool(_from_scenario, case, loaded, engine)
+
+
+def _with_reports(
+    case: CaseHead, reports: list[ReportIn], session: Session, engine: Engine
+) -> ForecastOut:
     on = today()
-    check_posted(engine, body.reports, on)
-    live = known_on(store.list_reports(session, case_id), on, case.prior).reports
-    return forecast_from(engine, case_id, Known([*live, *body.reports], on, case.prior))
+    check_posted(engine, reports, on)
+    live = known_on(store.list_reports(session, case.id), on, case.prior).reports
+    return forecast_from(engine, case.id, Known([*live, *reports], on, case.prior))
+
+
+def _from_scenario(case: CaseHead, loaded: LoadedScenario, engine: Engine) -> ForecastOut:
+    scenario = loaded.scenario
+    if scenario.base_case != case.id:
+        reason = f"the scenario is about case {scenario.base_case!r}, not {case.id!r}"
+        raise EvidenceError("body.scenario: base_case", reason)
+    if scenario.kind != case.kind:
+        reason = f"the scenario is for a {scenario.kind} case; {case.id} is {case.kind}"
+        raise EvidenceError("body.scenario: kind", reason)
+    # A scenario is self-contained: its kind's population prior or its own override, not
+    # the case's (the same file gives the same numbers here and with `forecast run`).
+    prior = scenario_prior(scenario.kind, scenario.overrides)
+    known = Known(scenario.reports, scenario.as_of, prior)
+    forecast = engine.run(scenario)  # as `forecast run` does: one truth
+    used = len(scenario.reports)
+    return served_form(
+        engine, case.id, forecast, known.as_of, known.evidence_hash, used, loaded.sha256
+    )
