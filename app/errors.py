@@ -71,7 +71,13 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
-        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+        kind = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            429: "too_many_attempts",
+            503: "disabled",
+        }
         body = error_body(_where(exc), str(exc.detail), kind.get(exc.status_code, "refused"))
         return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
 
@@ -102,7 +108,7 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def _where(exc: HTTPException) -> str:
     """The part of the request an HTTP error is about."""
-    if exc.status_code == 401:
+    if exc.status_code in (401, 429):
         return "header.authorization"
     if exc.status_code == 405:
         return "method"

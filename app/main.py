@@ -34,6 +34,7 @@ from app.limits import BodyLimits, CostlyWork
 from app.live import LocalPolls
 from app.metrics import RequestMetrics
 from app.scenarios import ScenarioReader
+from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
 from app.store.db import StorageProbe, make_engine, migrate
 from app.writer import ReportWriter
@@ -103,11 +104,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Calibrated probabilities for how a crisis ends, from graded intelligence reports.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the repository's assets instead (`routes.dashboard`)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = CollectorRegistry()
+    app.state.wrong_tokens = WrongTokens()
     install_error_handlers(app)
     app.add_middleware(BodyLimits)
+    app.add_middleware(SecurityMiddleware)
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # outermost: sees all
     app.include_router(health.router)
     app.include_router(dashboard.router)

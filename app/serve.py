@@ -4,10 +4,13 @@ A second start finds the artifact and the data in place: no fitting, no pymc imp
 
 from __future__ import annotations
 
+import copy
+import faulthandler
 import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from sqlalchemy.orm import Session
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.seed import seed_article_case
 from app.settings import Settings, get_settings
 from app.store.db import make_engine, migrate
+from app.transport import BoundedHttpTools
 from models.agreement import second_coding_beside
 from models.artifact import load_artifact, save_artifact
 from models.catalog import Catalog, load_catalog
@@ -23,6 +27,7 @@ from models.reference import load_reference
 
 TOKEN_FILE = Path("var/write-token")
 SHUTDOWN_GRACE_SECONDS = 5
+MAX_CONNECTIONS = 1000
 
 
 def ensure_artifact(settings: Settings, catalog: Catalog) -> None:
@@ -71,6 +76,7 @@ def write_token(settings: Settings) -> str:
 
 
 def main() -> None:
+    faulthandler.enable()  # a fatal signal (SIGBUS from a vanished file) leaves a traceback
     settings = get_settings()
     catalog = load_catalog(settings.catalog_path)
     ensure_artifact(settings, catalog)
@@ -85,9 +91,23 @@ def main() -> None:
         factory=True,
         host=settings.host,
         port=settings.port,
+        log_config=log_config(),
+        http=BoundedHttpTools,
         # Open event streams (dashboards) would otherwise hold a shutdown until they close.
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+        # Beyond this many open connections, new ones get a 503 rather than memory and time.
+        limit_concurrency=MAX_CONNECTIONS,
     )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the service's own log (`escalation`: storage faults, readiness,
+    unexpected errors) on the same stream, and no credential from a URL in the access log."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": "app.security.RedactCredentials"}}
+    config["handlers"]["access"]["filters"] = ["redact"]
+    config["loggers"]["escalation"] = {"handlers": ["default"], "level": "INFO"}
+    return config
 
 
 if __name__ == "__main__":

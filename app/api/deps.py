@@ -3,6 +3,7 @@ plain function dependency in the thread pool, a hop that costs more than its wor
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -12,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.schemas import CASE_ID
+from app.security import WrongTokens
 from app.settings import Settings
 from models.engine import Engine
 from models.errors import ArtifactError
@@ -49,32 +51,42 @@ async def require_writer(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Writes need `Authorization: Bearer <token>`, compared in constant time, never logged."""
-    _check_token(request.app.state.settings, credentials, "write")
+    _check_token(request, credentials, "write")
 
 
 async def require_reader(request: Request) -> None:
     """Reads need the token too when the settings say so (ESC_READ_TOKEN_REQUIRED). The header
     is read only then: every poll passes here, and a sub-dependency costs it 5% of its rate."""
-    settings: Settings = request.app.state.settings
-    if settings.read_token_required:
-        _check_token(settings, await _bearer(request), "read")
+    if request.app.state.settings.read_token_required:
+        _check_token(request, await _bearer(request), "read")
 
 
 def _check_token(
-    settings: Settings, credentials: HTTPAuthorizationCredentials | None, action: str
+    request: Request, credentials: HTTPAuthorizationCredentials | None, action: str
 ) -> None:
+    settings: Settings = request.app.state.settings
     if settings.write_token is None:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, f"{action}s are disabled: no token set"
         )
+    wrong: WrongTokens = request.app.state.wrong_tokens
+    client = request.client.host if request.client else "unknown"
+    if (wait := math.ceil(wrong.wait(client))) > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many wrong tokens from this address: wait {wait} s before trying again",
+            headers={"Retry-After": str(wait)},
+        )
     expected = settings.write_token.get_secret_value().encode()
     given = (credentials.credentials if credentials else "").encode()
     if not secrets.compare_digest(given, expected):
+        wrong.failed(client)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"a valid bearer token is required to {action}",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    wrong.succeeded(client)
 
 
 WriterDep = Depends(require_writer)

@@ -24,6 +24,15 @@ from .test_reports_and_forecast import report
 @contextmanager
 def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[str]:
     """uvicorn serving the app on a free port of 127.0.0.1 until the block ends."""
+    with server_process(artifact_path, database_url, *options) as (url, _):
+        yield url
+
+
+@contextmanager
+def server_process(
+    artifact_path: Path, database_url: str, *options: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serving`, with the server's process (to kill it)."""
     port = free_port()
     env = os.environ | {
         "ESC_ARTIFACT_PATH": str(artifact_path),
@@ -31,6 +40,7 @@ def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[s
         "ESC_WRITE_TOKEN": TOKEN,
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
+    command += ["--http", "app.transport:BoundedHttpTools"]  # as `make serve` runs it
     command += ["--timeout-graceful-shutdown", "5"]  # an open event stream must not hold it
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port)],
@@ -50,7 +60,7 @@ def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[s
         else:
             process.terminate()
             pytest.fail(f"uvicorn did not become ready: {process.communicate()[1].decode()}")
-        yield url
+        yield url, process
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -1,4 +1,5 @@
-"""The dashboard: one page and its assets, all in the repository (it works offline)."""
+"""The dashboard and the API's documentation (Swagger UI at /docs, ReDoc at /redoc): pages and
+assets all in the repository, so that both work offline."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ router = APIRouter(tags=["dashboard"])
 async def dashboard() -> FileResponse:
     """The page; it reads everything else from the API (and the token, if reads need one)."""
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/docs", include_in_schema=False)
+async def swagger_ui() -> FileResponse:
+    return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> FileResponse:
+    return FileResponse(STATIC / "redoc.html", headers={"Cache-Control": "no-cache"})
 
 
 assets = StaticFiles(directory=STATIC, check_dir=False)

@@ -1,0 +1,142 @@
+"""kill -9 durability, with real processes, on a SQLite file and on PostgreSQL.
+
+A 201 is the service's promise that a POST's reports are committed: the writer answers only
+after its group's commit. So a server killed with SIGKILL while POSTs are in flight may lose
+only POSTs it never answered, and each of those whole or not at all (a batch is one
+transaction). After a restart on the same database every report of every acknowledged POST is
+there exactly once, under the id the 201 gave it, the case's forecast counts exactly the stored
+reports, and a client that retries the POSTs it never saw answered (same idempotency keys) ends
+with every report stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+from collections import Counter
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import AUTH, BELARUS, emptied
+from .test_end_to_end import server_process
+from .test_reports_and_forecast import FORECAST, REPORTS, report
+
+POSTS = 400  # per round
+CONCURRENCY = 32
+KILL_AFTER = 100  # acknowledgements before the kill
+ROUNDS = 2
+# The servers' stderr is a pipe nobody reads while they run: no line per request into it.
+QUIET = "--no-access-log"
+
+type Body = dict[str, Any] | list[dict[str, Any]]
+
+
+def bodies(round_: int) -> list[Body]:
+    """One round's POST bodies: single reports, every fourth a batch of two to four; every
+    report with its own idempotency key and its own source, to tell it apart in storage."""
+    posts: list[Body] = []
+    for n in range(POSTS):
+        batch = [
+            report(
+                grade="ABCDEF"[(n + k) % 6],
+                source=f"durability round {round_} post {n} report {k}",
+                idempotency_key=f"kill-{round_}-{n}-{k}",
+            )
+            for k in range(1 if n % 4 else 2 + n % 3)
+        ]
+        posts.append(batch if len(batch) > 1 else batch[0])
+    return posts
+
+
+def reports_of(body: Body) -> list[dict[str, Any]]:
+    return body if isinstance(body, list) else [body]
+
+
+def post_all(
+    url: str, posts: list[Body], which: list[int], kill: Callable[[], None] | None = None
+) -> dict[int, list[int]]:
+    """POST `posts[n]` for every n in `which`, CONCURRENCY at a time: the acknowledged ones (n:
+    the report ids their 201 gave). With `kill`, it is called at the KILL_AFTER-th 201 and the
+    POSTs then failing on the dead connection are expected; without, every POST must succeed."""
+    acked: dict[int, list[int]] = {}
+
+    async def run() -> None:
+        gate = asyncio.Semaphore(CONCURRENCY)
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as http:
+
+            async def post(n: int) -> None:
+                async with gate:
+                    try:
+                        answer = await http.post(REPORTS, json=posts[n], headers=AUTH)
+                    except httpx.TransportError:
+                        if kill is None:
+                            raise
+                        return
+                assert answer.status_code == 201, answer.text
+                acked[n] = [stored["id"] for stored in answer.json()["reports"]]
+                if kill is not None and len(acked) == KILL_AFTER:
+                    kill()
+
+            await asyncio.gather(*(post(n) for n in which))
+
+    asyncio.run(run())
+    return acked
+
+
+def assert_durable(url: str, posts: list[Body], acked: dict[int, list[int]]) -> None:
+    """What the store holds after a kill: nothing twice, nothing that was not sent, every
+    acknowledged report under the id it was acknowledged with, every other POST whole or not at
+    all, and a forecast that counts exactly the stored reports."""
+    rows = httpx.get(f"{url}{REPORTS}", timeout=10).json()
+    counts = Counter(row["idempotency_key"] for row in rows)
+    assert [key for key, count in counts.items() if count > 1] == []
+    by_key = {row["idempotency_key"]: row for row in rows}
+    sent = {one["idempotency_key"]: one for body in posts for one in reports_of(body)}
+    assert set(by_key) <= set(sent)
+    assert all(row["source"] == sent[key]["source"] for key, row in by_key.items())
+    for n, body in enumerate(posts):
+        keys = [one["idempotency_key"] for one in reports_of(body)]
+        if n in acked:
+            assert [by_key[key]["id"] if key in by_key else None for key in keys] == acked[n]
+        else:
+            assert len({key in by_key for key in keys}) == 1, f"POST {n} stored in part"
+    forecast = httpx.get(f"{url}{FORECAST}", timeout=10).json()
+    assert forecast["reports_used"] == sum(row["retracted_at"] is None for row in rows)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_acknowledged_reports_survive_kill_9_exactly_once(
+    backend: str, artifact_path: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        database = f"sqlite:///{tmp_path / 'durable.db'}"
+    else:
+        database = emptied(request.getfixturevalue("postgres_url"))
+    posts: list[Body] = []
+    acked: dict[int, list[int]] = {}
+    # Killed servers are left in the stack: leaving it reaps them and stops the live one.
+    with ExitStack() as servers:
+        url, server = servers.enter_context(server_process(artifact_path, database, QUIET))
+        assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        for round_ in range(ROUNDS):
+            start = len(posts)
+            posts += bodies(round_)
+            kill = functools.partial(os.kill, server.pid, signal.SIGKILL)
+            answered = post_all(url, posts, list(range(start, len(posts))), kill)
+            assert KILL_AFTER <= len(answered) < POSTS, "the kill came after the last POST"
+            acked |= answered
+
+            url, server = servers.enter_context(server_process(artifact_path, database, QUIET))
+            assert_durable(url, posts, acked)
+            unanswered = [n for n in range(len(posts)) if n not in acked]
+            retried = post_all(url, posts, unanswered)
+            acked |= retried
+            assert len(acked) == len(posts)
+            assert_durable(url, posts, acked)
