@@ -8,12 +8,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import sessionmaker
 
 from app.api.deps import ReaderDep
+from app.api.responses import READ, errors
 from app.api.routes import (
     cases,
     dashboard,
@@ -114,9 +116,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimits)
     app.add_middleware(SecurityMiddleware)
     app.add_middleware(RequestMetrics, registry=app.state.metrics)  # outermost: sees all
-    app.include_router(health.router)
+    app.include_router(health.router, responses=errors(400, 500))
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.assets, name="static")
     for module in (indicators, model, cases, reports, forecast, whatif, events, metrics):
-        app.include_router(module.router, dependencies=[ReaderDep])
+        app.include_router(module.router, dependencies=[ReaderDep], responses=READ)
+    app.openapi = lambda: openapi_with_catalog(app)  # type: ignore[method-assign]
     return app
+
+
+def openapi_with_catalog(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, naming the indicators the loaded catalog knows wherever one is
+    asked for (a client, or a fuzzer, then knows what a valid report is). Built once the
+    model is loaded; until then without the names, and built again at the next request."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    document = FastAPI.openapi(app)
+    engine: Engine | None = app.state.engine if hasattr(app.state, "engine") else None
+    if engine is None:
+        app.openapi_schema = None
+        return document
+    names = list(engine.catalog.ids)
+    document["components"]["schemas"]["ReportIn"]["properties"]["indicator"]["enum"] = names
+    for parameter in document["paths"]["/v1/cases/{case_id}/reports"]["get"]["parameters"]:
+        if parameter["name"] == "indicator":
+            parameter["schema"]["anyOf"][0]["enum"] = names
+    return document

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -30,7 +30,20 @@ class CaseIn(BaseModel):
     state would act alone; it follows from the patron when left out. `outcome_prior` fixes the
     case's prior (an analyst's judgement) in place of the kind's population prior."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "belarus-ukraine-2022",
+                    "title": "Will Belarus enter Russia's war in Ukraine?",
+                    "state": "Belarus",
+                    "target": "Ukraine",
+                    "patron": "Russia",
+                }
+            ]
+        },
+    )
 
     id: Annotated[str, StringConstraints(pattern=CASE_ID)]
     title: Annotated[Text, StringConstraints(max_length=300)]
@@ -43,14 +56,31 @@ class CaseIn(BaseModel):
 
 
 class CaseOut(CaseIn):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=None)  # not CaseIn's
 
     kind: Kind
     created_at: dt.datetime
 
 
 class ReportIn(ReportEntry):
-    """A report as posted. A retried POST with the same idempotency key stores nothing twice."""
+    """A report as posted. A retried POST with the same idempotency key stores nothing twice;
+    the key sent again with a different report is a conflict (409)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "indicator": "covert_mobilization",
+                    "value": "present",
+                    "observed_on": "2022-07-15",
+                    "source": "Ukrainian military intelligence, via media",
+                    "grade": "C",
+                    "note": "reservists called up without announcement",
+                    "idempotency_key": "feed-2022-07-15-001",
+                }
+            ]
+        }
+    )
 
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)]
@@ -162,3 +192,27 @@ class WhatIfIn(BaseModel):
     scenario: (
         Annotated[str, StringConstraints(min_length=1, max_length=SCENARIO_LIMITS.max_chars)] | None
     ) = None
+
+
+class ErrorItem(BaseModel):
+    """One thing wrong with a request."""
+
+    # A dotted location from the service's own checks ("body[0].observed_on"), or the path of
+    # the field the schema refused (["body", 0, "observed_on"]).
+    loc: str | list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error the service answers, whatever its status."""
+
+    detail: list[ErrorItem]
+
+
+class Readiness(BaseModel):
+    """Whether the service can serve: the model loaded, the database answering and writable."""
+
+    status: Literal["ready", "not ready"]
+    artifact_id: str | None = None
+    reason: str | None = None

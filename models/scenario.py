@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from models.catalog import (
     OUTCOMES,
@@ -37,13 +37,26 @@ def _parse_value(value: object) -> object:
     words = {"present": 1.0, "absent": 0.0}
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, str) and value.strip().lower() in words:
-        return words[value.strip().lower()]
+    if isinstance(value, str) and value in words:
+        return words[value]
     return value
 
 
 ReportValue = Annotated[
-    float, BeforeValidator(_parse_value), Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    float,
+    BeforeValidator(_parse_value),
+    Field(ge=0.0, le=1.0, allow_inf_nan=False),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "string", "enum": ["present", "absent"]},
+                {"type": "boolean"},
+            ],
+            "description": "present / absent (or true / false), or the source's probability",
+        },
+        mode="validation",
+    ),
 ]
 Grade = Literal["A", "B", "C", "D", "E", "F"]
 MAX_SOURCE = 500

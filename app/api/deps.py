@@ -31,8 +31,8 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 CaseId = Annotated[str, Path(pattern=CASE_ID, description="The case's id.")]
 """A case id in a path: refused (422) unless it could be one, before it reaches the database."""
-ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The report's id.")]
-"""A report id in a path: within the database's 64-bit integers."""
+ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id.")]
+"""A report id in a path: within the id column's range (PostgreSQL's 32-bit integer)."""
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -80,7 +80,8 @@ def _check_token(
     expected = settings.write_token.get_secret_value().encode()
     given = (credentials.credentials if credentials else "").encode()
     if not secrets.compare_digest(given, expected):
-        wrong.failed(client)
+        if credentials:  # a token tried, not one forgotten: only guesses are slowed down
+            wrong.failed(client)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             f"a valid bearer token is required to {action}",

@@ -31,8 +31,7 @@ POSTS = 400  # per round
 CONCURRENCY = 32
 KILL_AFTER = 100  # acknowledgements before the kill
 ROUNDS = 2
-# The servers' stderr is a pipe nobody reads while they run: no line per request into it.
-QUIET = "--no-access-log"
+QUIET = "--no-access-log"  # no line per request in the servers' logs
 
 type Body = dict[str, Any] | list[dict[str, Any]]
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,28 +43,37 @@ def server_process(
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
     command += ["--http", "app.transport:BoundedHttpTools"]  # as `make serve` runs it
     command += ["--timeout-graceful-shutdown", "5"]  # an open event stream must not hold it
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
+    # The server's log goes to a file: a pipe nobody reads while it runs fills up, and the
+    # server then blocks on its next log line.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            if not _ready(url):
+                process.terminate()
+                process.wait(timeout=10)
+                log.seek(0)
+                pytest.fail(f"uvicorn did not become ready: {log.read().decode()}")
+            yield url, process
+        finally:
             process.terminate()
-            pytest.fail(f"uvicorn did not become ready: {process.communicate()[1].decode()}")
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+            process.wait(timeout=10)
+
+
+def _ready(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
 
 
 @pytest.fixture

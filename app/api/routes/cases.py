@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from app import live
 from app.api.deps import CaseId, EngineDep, SessionDep, WriterDep
+from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
 from app.schemas import CaseIn, CaseOut, ForecastOut, PriorIn
 from app.store import cases
@@ -14,7 +15,11 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
 @router.post(
-    "", response_model=CaseOut, status_code=status.HTTP_201_CREATED, dependencies=[WriterDep]
+    "",
+    response_model=CaseOut,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[WriterDep],
+    responses=WRITE | BODY | errors(409),
 )
 def create_case(case: CaseIn, session: SessionDep) -> CaseOut:
     """Start watching a case (token required)."""
@@ -27,7 +32,7 @@ def list_cases(session: SessionDep) -> list[CaseOut]:
     return [CaseOut.model_validate(row) for row in cases.list_cases(session)]
 
 
-@router.get("/{case_id}", response_model=CaseOut)
+@router.get("/{case_id}", response_model=CaseOut, responses=CASE)
 def get_case(case_id: CaseId, session: SessionDep) -> CaseOut:
     """One watched case."""
     return CaseOut.model_validate(cases.get_case(session, case_id))
@@ -37,7 +42,10 @@ def get_case(case_id: CaseId, session: SessionDep) -> CaseOut:
     "/{case_id}/prior",
     response_model=ForecastOut,
     dependencies=[WriterDep],
-    responses={200: {"description": "The case's forecast under its new prior"}},
+    responses={200: {"description": "The case's forecast under its new prior"}}
+    | WRITE
+    | BODY
+    | CASE,
 )
 def set_prior(case_id: CaseId, body: PriorIn, session: SessionDep, engine: EngineDep) -> Response:
     """Fix the case's outcome prior (an analyst's judgement), or return it to its kind's

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
 from app.api.deps import CaseId, EngineDep
+from app.api.responses import CASE
 from app.api.routes.forecast import current
 from app.forecasting import today
 
@@ -17,7 +18,10 @@ router = APIRouter(prefix="/v1/cases/{case_id}/events", tags=["events"])
 @router.get(
     "",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "Forecast events"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "Forecast events"},
+        **CASE,
+    },
 )
 async def forecast_events(
     case_id: CaseId,

@@ -12,6 +12,7 @@ from starlette.datastructures import State
 
 from app import live
 from app.api.deps import CaseId, EngineDep, SessionDep
+from app.api.responses import CASE
 from app.forecasting import etag, forecast_from, known_on, today
 from app.live import Served
 from app.schemas import ForecastOut, HistoryPoint
@@ -28,7 +29,9 @@ router = APIRouter(prefix="/v1/cases/{case_id}/forecast", tags=["forecast"])
 CACHE_CONTROL = "no-cache"  # always revalidate: the ETag makes that a cheap 304
 
 
-@router.get("", response_model=ForecastOut, responses={304: {"description": "Not modified"}})
+@router.get(
+    "", response_model=ForecastOut, responses={304: {"description": "Not modified"}, **CASE}
+)
 async def get_forecast(
     case_id: CaseId, request: Request, engine: EngineDep, as_of: IsoDate | None = None
 ) -> Response:
@@ -80,7 +83,10 @@ def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> S
 @router.get(
     "/history",
     response_model=list[HistoryPoint],
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on request"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on request"},
+        **CASE,
+    },
 )
 def get_history(
     case_id: CaseId, request: Request, session: SessionDep

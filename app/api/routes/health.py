@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from app.api.deps import get_engine
+from app.schemas import Readiness
 from app.store.db import StorageProbe
 from models.errors import ArtifactError
 
@@ -22,7 +23,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready, and why"}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready, and why"}},
+)
 async def readyz(request: Request) -> JSONResponse:
     """The artifact is loaded and passed its checks, and the database answers and can take
     writes (503 with the reason otherwise)."""

@@ -9,6 +9,7 @@ from pydantic import TypeAdapter
 
 from app import live
 from app.api.deps import CaseId, EngineDep, ReportId, SessionDep, WriterDep
+from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
@@ -26,6 +27,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}/reports", tags=["reports"])
     response_model=PostedReports,
     status_code=status.HTTP_201_CREATED,
     dependencies=[WriterDep],
+    responses=WRITE | BODY | CASE | errors(409),
 )
 async def post_reports(
     case_id: CaseId,
@@ -49,7 +51,7 @@ async def post_reports(
 _REPORTS = TypeAdapter(list[ReportOut])
 
 
-@router.get("", response_model=list[ReportOut])
+@router.get("", response_model=list[ReportOut], responses=CASE)
 def list_reports(
     case_id: CaseId,
     session: SessionDep,
@@ -65,7 +67,9 @@ def list_reports(
     return [ReportOut.model_validate(row) for row in rows]
 
 
-@router.delete("/{report_id}", response_model=ReportOut, dependencies=[WriterDep])
+@router.delete(
+    "/{report_id}", response_model=ReportOut, dependencies=[WriterDep], responses=WRITE | CASE
+)
 def retract_report(
     case_id: CaseId, report_id: ReportId, session: SessionDep, engine: EngineDep
 ) -> ReportOut:

@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.api.deps import CaseId, EngineDep, SessionDep
+from app.api.responses import BODY, CASE
 from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
 from app.limits import CostlyWork
 from app.scenarios import ScenarioReader
@@ -20,7 +21,7 @@ from models.scenario import LoadedScenario
 router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
 
 
-@router.post("", response_model=ForecastOut)
+@router.post("", response_model=ForecastOut, responses=CASE | BODY)
 async def what_if(
     case_id: CaseId, body: WhatIfIn, request: Request, session: SessionDep, engine: EngineDep
 ) -> ForecastOut:
