@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python -m bench.bench_predict
 	$(BIN)/python -m bench.bench_fit
 	$(BIN)/python -m bench.bench_service
+	$(BIN)/python -m bench.bench_whatif
 	$(BIN)/python -m bench.bench_cli
 
 serve: install

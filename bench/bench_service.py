@@ -54,6 +54,7 @@ def uvicorn_process(
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"] + (["--factory"] if factory else [])
+    command += ["--http", "app.transport:BoundedHttpTools"]  # as `make serve` runs it
     process = subprocess.Popen(command, env=os.environ | env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from .conftest import AUTH, BELARUS, emptied
+from .conftest import AUTH, BELARUS
 from .test_end_to_end import server_process
 from .test_reports_and_forecast import FORECAST, REPORTS, report
 
@@ -110,19 +109,14 @@ def assert_durable(url: str, posts: list[Body], acked: dict[int, list[int]]) -> 
     assert forecast["reports_used"] == sum(row["retracted_at"] is None for row in rows)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_acknowledged_reports_survive_kill_9_exactly_once(
-    backend: str, artifact_path: Path, tmp_path: Path, request: pytest.FixtureRequest
+    database_url: str, artifact_path: Path
 ) -> None:
-    if backend == "sqlite":
-        database = f"sqlite:///{tmp_path / 'durable.db'}"
-    else:
-        database = emptied(request.getfixturevalue("postgres_url"))
     posts: list[Body] = []
     acked: dict[int, list[int]] = {}
     # Killed servers are left in the stack: leaving it reaps them and stops the live one.
     with ExitStack() as servers:
-        url, server = servers.enter_context(server_process(artifact_path, database, QUIET))
+        url, server = servers.enter_context(server_process(artifact_path, database_url, QUIET))
         assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
         for round_ in range(ROUNDS):
             start = len(posts)
@@ -132,7 +126,7 @@ def test_acknowledged_reports_survive_kill_9_exactly_once(
             assert KILL_AFTER <= len(answered) < POSTS, "the kill came after the last POST"
             acked |= answered
 
-            url, server = servers.enter_context(server_process(artifact_path, database, QUIET))
+            url, server = servers.enter_context(server_process(artifact_path, database_url, QUIET))
             assert_durable(url, posts, acked)
             unanswered = [n for n in range(len(posts)) if n not in acked]
             retried = post_all(url, posts, unanswered)
