@@ -11,6 +11,7 @@ the date and the model, so every worker and replica serves the same bytes under 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from app.forecasting import combined_hash, etag, evidence_hash, known_on, prior_
 from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
+from app.store.db import require_writable
 from app.store.tables import LiveForecastRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
@@ -65,18 +67,22 @@ class LocalPolls:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._path = str(database.url.database)
         self._sql = str(_LOOKUP.compile(dialect=database.dialect))
         date_type = _LOOKUP.selected_columns.evidence_on.type.dialect_impl(database.dialect)
         self._to_date = date_type.result_processor(database.dialect, None)
         self._connection: Any = None
 
     def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+        require_writable(self._path)  # before a connection is even handed out
         if self._connection is None:
             self._connection = self._database.raw_connection()
         try:
             row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
-        except sqlite3.Error:  # a storage fault: the next read opens the file afresh
-            self.close()
+        except sqlite3.Error:  # a storage fault: the next read opens the file afresh ...
+            with contextlib.suppress(sqlite3.OperationalError):
+                require_writable(self._path)  # ... if closing this one is safe
+                self.close()
             raise
         if row is not None and self._to_date is not None:
             row = (self._to_date(row[0]), *row[1:])

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
-from sqlalchemy.orm import sessionmaker
 
 from app.api.deps import ReaderDep
 from app.api.responses import READ, errors
@@ -38,7 +37,7 @@ from app.metrics import RequestMetrics
 from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
-from app.store.db import StorageProbe, make_engine, migrate
+from app.store.db import StorageProbe, make_engine, migrate, sessions
 from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
@@ -76,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = StorageProbe(database)
         sqlite = database.dialect.name == "sqlite"
         app.state.local_polls = LocalPolls(database) if sqlite else None
-        app.state.sessions = sessionmaker(database, expire_on_commit=False)
+        app.state.sessions = sessions(database)
         app.state.writer = ReportWriter(app.state.sessions)
         app.state.costly_work = CostlyWork()
         app.state.scenarios = ScenarioReader(settings.catalog_path)

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
@@ -18,7 +19,8 @@ from app.settings import Settings
 from app.store.db import make_engine
 
 from .conftest import AUTH, BELARUS, TOKEN
-from .test_reports_and_forecast import REPORTS, report
+from .test_end_to_end import server_process
+from .test_reports_and_forecast import FORECAST, REPORTS, report
 
 
 def not_ready(client: TestClient, reason: str) -> None:
@@ -63,16 +65,24 @@ def service(artifact_path: Path, database_url: str) -> TestClient:
 
 
 def test_an_immutable_database_is_reported_and_recovered_from(
-    sqlite_app: Callable[[Path], TestClient], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    artifact_path: Path, tmp_path: Path
 ) -> None:
-    with sqlite_app(tmp_path) as client:
-        assert client.get("/readyz").status_code == 200
-        # The database and its write-ahead log (where commits go first).
-        with immutable(tmp_path / "escalation.db", tmp_path / "escalation.db-wal"):
-            not_ready(client, "read-only")
-            unavailable(client.post("/v1/cases", json=BELARUS, headers=AUTH), caplog)
-        assert client.get("/readyz").status_code == 200  # no restart
-        assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+    """Every file of the database made immutable, the directory too. A live server, since the
+    fault this guards against is a SIGBUS that would end the test run with it."""
+    database = f"sqlite:///{tmp_path / 'escalation.db'}"
+    with server_process(artifact_path, database) as (url, process):
+        assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        with immutable(*tmp_path.glob("escalation.db*"), tmp_path):
+            ready = httpx.get(f"{url}/readyz")
+            assert ready.status_code == 503 and "read-only" in ready.json()["reason"]
+            for answer in (
+                httpx.get(f"{url}{FORECAST}"),
+                httpx.post(f"{url}{REPORTS}", json=report(), headers=AUTH),
+            ):
+                assert answer.status_code == 503 and answer.json()["detail"][0]["loc"] == "database"
+            assert process.poll() is None  # alive
+        assert httpx.get(f"{url}/readyz").status_code == 200  # no restart
+        assert httpx.post(f"{url}{REPORTS}", json=report(), headers=AUTH).status_code == 201
 
 
 def test_a_deleted_database_is_reported(
