@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import scenarios
 from app.errors import Busy
-from app.forecasting import today
+from app.forecasting import etag, today
 from app.limits import CostlyWork
 from app.schemas import ReportIn
 from app.writer import _store
@@ -231,3 +231,16 @@ def test_costly_requests_beyond_the_queue_are_told_to_wait() -> None:
 
     # one runs, one waits (and gives up after its patience), one finds the queue full
     assert sorted(asyncio.run(crowd())) == ["busy 1", "busy 5", "done"]
+
+
+def test_a_wrong_method_names_every_method_the_path_serves(client: TestClient) -> None:
+    answer = client.put("/v1/cases", json={})
+    assert answer.status_code == 405 and answer.headers["allow"] == "GET, POST"
+    assert answer.json()["detail"][0]["type"] == "method_not_allowed"
+
+
+def test_bodies_that_differ_never_share_an_etag() -> None:
+    """The live sums and a replay may round the same evidence differently: the tag is the
+    body's."""
+    assert etag("m-1", '{"mean":0.1}') != etag("m-1", '{"mean":0.1000000001}')
+    assert etag("m-1", '{"mean":0.1}') == etag("m-1", '{"mean":0.1}')
