@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -17,8 +18,12 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.status_code == 200 and ready.json()["artifact_id"].startswith("m-")
 
 
-def test_not_ready_without_an_artifact(tmp_path: Path, make_app: Callable[..., FastAPI]) -> None:
+def test_not_ready_without_an_artifact(
+    tmp_path: Path, make_app: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
     with TestClient(make_app(artifact_path=tmp_path / "none.npz")) as client:
+        started = [record.getMessage() for record in caplog.records]
+        assert any("not ready: no model artifact" in message for message in started)  # at start
         assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")
         assert ready.status_code == 503 and "run `forecast fit`" in ready.json()["reason"]
