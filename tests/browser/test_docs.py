@@ -1,5 +1,6 @@
-"""The API's documentation pages in a real browser: rendered from the repository's own assets
-(nothing from another origin), within their content security policy (no console errors)."""
+"""The dashboard and the API's documentation pages in a real browser: rendered from the
+repository's own assets (nothing from another origin), within their content security policy
+(no console errors)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 @pytest.mark.parametrize(
     ("page", "rendered"),
-    [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id^='tag/cases']")],
+    [
+        ("/", '[data-testid="prob-direct_invasion"] .prob__value'),
+        ("/docs", ".opblock-summary-path"),
+        ("/redoc", "[data-section-id^='tag/cases']"),
+    ],
 )
-def test_the_api_docs_render_from_local_assets(
+def test_pages_render_from_local_assets_within_their_policy(
     browser: WebDriver, server: str, page: str, rendered: str
 ) -> None:
     browser.get_log("browser")  # type: ignore[no-untyped-call]  # drop earlier pages' entries
