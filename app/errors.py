@@ -27,6 +27,14 @@ TYPE = {NotFoundError: "not_found", ConflictError: "conflict"}
 STORAGE_FAULTS = (OperationalError, InterfaceError, sqlite3.OperationalError)
 """The database is unreachable, full, read-only or locked: the request may succeed later."""
 RETRY_AFTER_SECONDS = 5
+HTTP_ERRORS = {
+    401: ("header.authorization", "unauthorized"),
+    404: ("path", "not_found"),
+    405: ("method", "method_not_allowed"),
+    429: ("header.authorization", "too_many_attempts"),
+    503: ("request", "disabled"),
+}
+"""What an HTTP error (the token's, the router's) is about, and its type."""
 
 
 class Busy(Exception):
@@ -71,14 +79,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(allowed_methods(request))
-        kind = {
-            401: "unauthorized",
-            404: "not_found",
-            405: "method_not_allowed",
-            429: "too_many_attempts",
-            503: "disabled",
-        }
-        body = error_body(_where(exc), str(exc.detail), kind.get(exc.status_code, "refused"))
+        where, kind = HTTP_ERRORS.get(exc.status_code, ("request", "refused"))
+        body = error_body(where, str(exc.detail), kind)
         return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
 
     @app.exception_handler(Busy)
@@ -104,15 +106,6 @@ async def unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     body = error_body("server", "an unexpected error; it has been logged", "internal")
     return JSONResponse(status_code=500, content=body)
-
-
-def _where(exc: HTTPException) -> str:
-    """The part of the request an HTTP error is about."""
-    if exc.status_code in (401, 429):
-        return "header.authorization"
-    if exc.status_code == 405:
-        return "method"
-    return "path" if exc.status_code == 404 else "request"
 
 
 def allowed_methods(request: Request) -> list[str]:

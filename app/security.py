@@ -54,25 +54,23 @@ class SecurityMiddleware:
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        refusal = _refusal(scope)
-        if refusal is None:
+        leaked = _credential_in(scope.get("query_string", b""))
+        if leaked is None:
             await self.app(scope, receive, secured)
             return
-        status, where, reason, kind = refusal
-        body = error_bytes(where, reason, kind)
+        reason = "send the token in the Authorization header, never in the URL"
+        body = error_bytes(f"query.{leaked}", reason, "credential_in_url")
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-        await secured({"type": "http.response.start", "status": status, "headers": headers})
+        await secured({"type": "http.response.start", "status": 400, "headers": headers})
         await secured({"type": "http.response.body", "body": body})
 
 
-def _refusal(scope: Scope) -> tuple[int, str, str, str] | None:
-    query = scope.get("query_string", b"")
-    if query:
-        names = {name.lower() for name, _ in parse_qsl(query.decode("latin-1"))}
-        if leaked := sorted(names & CREDENTIALS):
-            reason = "send the token in the Authorization header, never in the URL"
-            return 400, f"query.{leaked[0]}", reason, "credential_in_url"
-    return None
+def _credential_in(query: bytes) -> str | None:
+    """The first query parameter that carries a credential, if any."""
+    if not query:
+        return None
+    names = {name.lower() for name, _ in parse_qsl(query.decode("latin-1"))}
+    return min(names & CREDENTIALS, default=None)
 
 
 _CREDENTIAL_VALUE = re.compile(r"(?i)(^|[?&])(" + "|".join(sorted(CREDENTIALS)) + r")=[^&\s\"]*")
