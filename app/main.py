@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine as Database
 
 from app.api.deps import ReaderDep
 from app.api.responses import READ, errors
@@ -37,7 +39,14 @@ from app.metrics import RequestMetrics
 from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
-from app.store.db import StorageProbe, make_engine, migrate, sessions
+from app.store.db import (
+    StorageProbe,
+    make_engine,
+    migrate,
+    require_writable,
+    sessions,
+    sqlite_path,
+)
 from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
@@ -62,6 +71,21 @@ def settle_heap() -> None:
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     keep_freed_memory()
+
+
+def close_database(database: Database, local_polls: LocalPolls | None) -> None:
+    """Close every connection, unless a SQLite file cannot be written: closing would then kill
+    the process with SIGBUS (`app.store.db.require_writable`), and its end closes them anyway."""
+    path = sqlite_path(database)
+    try:
+        if path is not None:
+            require_writable(path)
+    except sqlite3.OperationalError as exc:
+        log.error("leaving the database's connections open at exit: %s", exc)
+        return
+    if local_polls is not None:
+        local_polls.close()
+    database.dispose()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -96,9 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.events.close()
         app.state.scenarios.close()
         app.state.writer.close()
-        if app.state.local_polls is not None:
-            app.state.local_polls.close()
-        database.dispose()
+        close_database(database, app.state.local_polls)
 
     app = FastAPI(
         title="escalation-forecast",

@@ -5,6 +5,7 @@ with a log line, and the service recovers by itself once the storage is back."""
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -83,6 +84,19 @@ def test_an_immutable_database_is_reported_and_recovered_from(
             assert process.poll() is None  # alive
         assert httpx.get(f"{url}/readyz").status_code == 200  # no restart
         assert httpx.post(f"{url}{REPORTS}", json=report(), headers=AUTH).status_code == 201
+
+
+def test_a_server_stopped_while_its_database_is_immutable_exits_cleanly(
+    artifact_path: Path, tmp_path: Path
+) -> None:
+    """Closing a SQLite connection writes to its shared memory too: no SIGBUS at exit."""
+    database = f"sqlite:///{tmp_path / 'escalation.db'}"
+    with server_process(artifact_path, database) as (url, process):
+        assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        assert httpx.get(f"{url}{FORECAST}").status_code == 200  # the poll connection is open
+        with immutable(*tmp_path.glob("escalation.db*"), tmp_path):
+            process.terminate()
+            assert process.wait(timeout=20) in (0, -signal.SIGTERM)  # uvicorn re-raises it
 
 
 def test_a_deleted_database_is_reported(
