@@ -71,12 +71,10 @@ async def _refuse(send: Send, status: int, where: str, reason: str) -> None:
 
 
 class CostlyWork:
-    """Admission for requests whose work is CPU-bound (a what-if parses a scenario): `running`
-    at once, up to `waiting` more queued for at most `patience` seconds, the rest a 429.
-
-    Threads share one interpreter lock: eight scenario parses at once would take it from the
-    event loop eight times as often, and every poll would wait behind them. One at a time, a
-    poll waits at most one switch interval of the interpreter."""
+    """Admission for requests whose work is CPU-bound (a what-if parses a scenario in the one
+    worker process, `app.scenarios`): `running` at once, up to `waiting` more queued for at
+    most `patience` seconds, the rest a 429. The queue is bounded, and so is the memory and
+    time that waiting requests hold."""
 
     def __init__(self, running: int = 1, waiting: int = 16, patience: float = 10.0) -> None:
         self._slots = asyncio.Semaphore(running)

@@ -11,7 +11,6 @@ the date and the model, so every worker and replica serves the same bytes under 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from app.forecasting import combined_hash, etag, evidence_hash, known_on, prior_
 from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
-from app.store.db import require_writable
+from app.store.db import require_writable, unwritable
 from app.store.tables import LiveForecastRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
@@ -79,9 +78,8 @@ class LocalPolls:
             self._connection = self._database.raw_connection()
         try:
             row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
-        except sqlite3.Error:  # a storage fault: the next read opens the file afresh ...
-            with contextlib.suppress(sqlite3.OperationalError):
-                require_writable(self._path)  # ... if closing this one is safe
+        except sqlite3.Error:  # a storage fault: the next read opens the file afresh,
+            if unwritable(self._path) is None:  # if closing this one is safe
                 self.close()
             raise
         if row is not None and self._to_date is not None:

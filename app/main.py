@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -43,9 +42,9 @@ from app.store.db import (
     StorageProbe,
     make_engine,
     migrate,
-    require_writable,
     sessions,
     sqlite_path,
+    unwritable,
 )
 from app.writer import ReportWriter
 from models.engine import Engine
@@ -77,11 +76,8 @@ def close_database(database: Database, local_polls: LocalPolls | None) -> None:
     """Close every connection, unless a SQLite file cannot be written: closing would then kill
     the process with SIGBUS (`app.store.db.require_writable`), and its end closes them anyway."""
     path = sqlite_path(database)
-    try:
-        if path is not None:
-            require_writable(path)
-    except sqlite3.OperationalError as exc:
-        log.error("leaving the database's connections open at exit: %s", exc)
+    if path is not None and (stuck := unwritable(path)) is not None:
+        log.error("leaving the database's connections open at exit: %s cannot be written", stuck)
         return
     if local_polls is not None:
         local_polls.close()

@@ -2,8 +2,9 @@
 bound: a request whose parse runs over is refused and its worker killed (a thread cannot be
 stopped), and the parse never holds the service's interpreter lock, so polls do not queue
 behind it (measured with `bench.bench_whatif`: eight clients of the costliest scenario raised
-the poll p99 from 2 to 30 ms on threads). One worker, started on first use; the requests that
-need it are admitted one at a time (`app.limits.CostlyWork`)."""
+the poll p99 from about 1 ms to 24-33 ms on threads, to 6-7 ms with the worker). One worker,
+started on first use; the requests that need it are admitted one at a time
+(`app.limits.CostlyWork`)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from models.errors import ScenarioError
 from models.scenario import LoadedScenario, parse_scenario
 
 PARSE_SECONDS = 5.0
-"""Longest a parse may take: the costliest scenario within the limits takes about 40 ms."""
+"""Longest a parse may take: the costliest scenario within the limits takes about 50 ms."""
 WORKER_MEMORY_BYTES = 2 * 1024**3
 """Address space a worker may map: a parse that needs more fails with MemoryError."""
 

@@ -34,14 +34,12 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    if parsed.database and parsed.database != ":memory:":
-        sqlite_file(Path(parsed.database))
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     event.listen(engine, "handle_error", _discard_after_fault)
-    if parsed.database and parsed.database != ":memory:":
-        path = parsed.database
+    if (path := sqlite_path(engine)) is not None:
+        sqlite_file(Path(path))
         event.listen(engine, "do_connect", lambda *_: require_writable(path))
     return engine
 
@@ -86,6 +84,15 @@ def sqlite_file(path: Path) -> None:
     created.write_text(f"created {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
 
 
+def unwritable(database: str) -> str | None:
+    """The first of a SQLite database's files (itself, its journal, its shared memory) that
+    exists and cannot be written; None when all can."""
+    for path in (database, f"{database}-wal", f"{database}-shm"):
+        if not os.access(path, os.W_OK) and os.path.exists(path):
+            return path
+    return None
+
+
 def require_writable(database: str) -> None:
     """sqlite3.OperationalError unless the database file and its journal can be written.
 
@@ -94,9 +101,8 @@ def require_writable(database: str) -> None:
     (measured: the first poll after `chattr +i`). Checked before a connection is opened, before
     a session is made and before each poll's read: a few microseconds, and a 503 in place of
     a dead service."""
-    for path in (database, f"{database}-wal", f"{database}-shm"):
-        if not os.access(path, os.W_OK) and os.path.exists(path):
-            raise sqlite3.OperationalError(f"{path} cannot be written")
+    if (path := unwritable(database)) is not None:
+        raise sqlite3.OperationalError(f"{path} cannot be written")
 
 
 def _discard_after_fault(context: ExceptionContext) -> None:
@@ -105,13 +111,9 @@ def _discard_after_fault(context: ExceptionContext) -> None:
     permissions were restored, until a restart). New connections see the file as it is now.
     Unless the files cannot be written now: closing the connection would then be fatal
     (`require_writable`), and it was opened writable, so it serves again once they are."""
-    path = context.engine.url.database if context.engine is not None else None
+    path = sqlite_path(context.engine) if context.engine is not None else None
     if isinstance(context.original_exception, sqlite3.OperationalError) and path:
-        try:
-            require_writable(path)
-        except sqlite3.OperationalError:
-            return
-        context.is_disconnect = True
+        context.is_disconnect = unwritable(path) is None
 
 
 WRITER = "escalation_writer"
@@ -191,8 +193,10 @@ class StorageProbe:
             return f"database file {self.path} is gone"
         if inode != self.inode:
             return f"database file {self.path} was replaced after start"
-        if not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)):
-            return f"database file {self.path} is read-only"
+        if (stuck := unwritable(str(self.path))) is not None:
+            return f"database file {stuck} is read-only"
+        if not os.access(self.path.parent, os.W_OK):
+            return f"the directory of {self.path} is read-only"
         if shutil.disk_usage(self.path.parent).free < MIN_FREE_BYTES:
             return f"the disk holding {self.path} is full"
         return None
