@@ -8,10 +8,21 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from models.catalog import Kind, OutcomeProbabilities
-from models.fields import Text, storable
+from models.fields import storable
 from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, ReportEntry
 
-Name = Annotated[Text, StringConstraints(max_length=120)]
+# Lengths inside the string's constraints, before `storable`: then a too-long value is told
+# "String should have at most 120 characters", not a vaguer "items after validation".
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    AfterValidator(storable),
+]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    AfterValidator(storable),
+]
 CASE_ID = r"^[a-z0-9][a-z0-9-]{0,79}$"
 
 
@@ -46,7 +57,7 @@ class CaseIn(BaseModel):
     )
 
     id: Annotated[str, StringConstraints(pattern=CASE_ID)]
-    title: Annotated[Text, StringConstraints(max_length=300)]
+    title: Title
     state: Name
     target: Name
     patron: Name | None = None

@@ -62,6 +62,11 @@ Grade = Literal["A", "B", "C", "D", "E", "F"]
 MAX_SOURCE = 500
 MAX_NOTE = 4000
 """Longest source (its database column holds no more) and note a report may carry."""
+Source = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SOURCE),
+    AfterValidator(storable),
+]  # the length before `storable`: "String should have at most 500 characters"
 
 
 class ReportEntry(Strict):
@@ -70,7 +75,7 @@ class ReportEntry(Strict):
     indicator: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     value: ReportValue
     observed_on: IsoDate
-    source: Annotated[Text, StringConstraints(max_length=MAX_SOURCE)]
+    source: Source
     grade: Grade
     note: Annotated[str, StringConstraints(max_length=MAX_NOTE), AfterValidator(storable)] = ""
 
