@@ -16,23 +16,42 @@ from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
 from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
 from models.predict import Forecast, Prior
-
-MAX_REPORT_AGE_DAYS = 20 * 365
-"""Older observations are refused as absurd: no indicator persists that long."""
+from models.timeline import counts_on, end_of
 
 
 def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> None:
-    """Every report must be usable on `on`: known indicator, no future or absurdly old date."""
+def check_posted(engine: Engine, reports: Sequence[ReportIn], now: dt.datetime) -> None:
+    """Every report must be usable now: a known indicator, observed by today, and known (if it
+    says when) after it was observed and not after now."""
     for number, report in enumerate(reports):
         where = f"body[{number}]"
-        check_report(engine.catalog, as_report(report), on, where)
-        if (on - report.observed_on).days > MAX_REPORT_AGE_DAYS:
-            reason = f"{report.observed_on} is more than {MAX_REPORT_AGE_DAYS // 365} years old"
-            raise EvidenceError(f"{where}.observed_on", reason)
+        check_report(engine.catalog, as_report(report), now.date(), where)
+        known_at = report.known_at
+        if known_at is None:
+            continue
+        if known_at > now:
+            reason = f"{known_at.isoformat()} is in the future (it is {now.isoformat()})"
+            raise EvidenceError(f"{where}.known_at", reason)
+        if known_at.date() < report.observed_on:  # both UTC
+            reason = (
+                f"{known_at.isoformat()} is before the report was observed "
+                f"({report.observed_on}): evidence is known once it is seen"
+            )
+            raise EvidenceError(f"{where}.known_at", reason)
+
+
+def check_period(opened_on: dt.date, reports: Sequence[ReportLike]) -> None:
+    """Every report must be observed within the case's period (EvidenceError otherwise)."""
+    for number, report in enumerate(reports):
+        if report.observed_on < opened_on:
+            reason = (
+                f"{report.observed_on} is before the case's period, which opens on "
+                f"{opened_on}: set the case's opened_on to go further back"
+            )
+            raise EvidenceError(f"body[{number}].observed_on", reason)
 
 
 def report_digest(report: ReportLike) -> int:
@@ -54,7 +73,12 @@ def combined_hash(start: str, added: Iterable[ReportLike], removed: Iterable[Rep
     order of the reports and can be updated one report at a time. It identifies report sets for
     ETags and history; it is not a security boundary (sums of hashes can be made to collide)."""
     total = int(start, 16) + sum(map(report_digest, added)) - sum(map(report_digest, removed))
-    return f"{total % 2**256:064x}"
+    return digests_hash([total])
+
+
+def digests_hash(digests: Iterable[int]) -> str:
+    """The reports hash of a set given by its reports' digests (`report_digest`)."""
+    return f"{sum(digests) % 2**256:064x}"
 
 
 EMPTY_HASH = f"{0:064x}"
@@ -84,11 +108,12 @@ def etag(artifact_id: str, payload: str) -> str:
 @dataclass(frozen=True)
 class Known:
     """The reports a forecast uses on a date, under a prior, hashed once however often the
-    hashes are read."""
+    hashes are read; and how many stored reports it leaves out, not yet known on that date."""
 
     reports: Sequence[ReportLike]
     as_of: dt.date
     prior: Prior
+    left_out: int = 0
 
     @cached_property
     def reports_hash(self) -> str:
@@ -100,17 +125,12 @@ class Known:
 
 
 def known_on(rows: Sequence[ReportRow], as_of: dt.date, prior: Prior) -> Known:
-    """Reports as they stood at the end of `as_of`: received and observed by then, and not yet
-    retracted. Replaying an earlier date therefore ignores what arrived later."""
-    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
-    used = [
-        row
-        for row in rows
-        if row.received_at < end
-        and row.observed_on <= as_of
-        and (row.retracted_at is None or row.retracted_at >= end)
-    ]
-    return Known(used, as_of, prior)
+    """Reports as they stood at the end of `as_of`: known by then and not yet retracted, so a
+    replay of an earlier date ignores what became known later (and counts it as left out)."""
+    end = end_of(as_of)
+    used = [row for row in rows if counts_on(row, as_of)]
+    later = sum(row.known_at >= end and row.retracted_at is None for row in rows)
+    return Known(used, as_of, prior, later)
 
 
 def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
@@ -119,7 +139,15 @@ def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
     reports = [as_report(report) for report in known.reports]
     evidence = evidence_from_reports(engine.catalog, reports, known.as_of)
     forecast = engine.forecast(evidence, known.prior)
-    return served_form(engine, case_id, forecast, known.as_of, known.evidence_hash, len(reports))
+    return served_form(
+        engine,
+        case_id,
+        forecast,
+        known.as_of,
+        known.evidence_hash,
+        len(reports),
+        left_out=known.left_out,
+    )
 
 
 def served_form(
@@ -130,6 +158,7 @@ def served_form(
     evidence_digest: str,
     reports_used: int,
     scenario_sha256: str | None = None,
+    left_out: int = 0,
 ) -> ForecastOut:
     """A forecast as the API serves it."""
     return ForecastOut.model_validate(
@@ -140,6 +169,7 @@ def served_form(
             "artifact_id": engine.artifact.id,
             "evidence_hash": evidence_digest,
             "reports_used": reports_used,
+            "reports_left_out": left_out,
             "scenario_sha256": scenario_sha256,
         }
     )

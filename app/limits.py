@@ -72,7 +72,8 @@ async def _refuse(send: Send, status: int, where: str, reason: str) -> None:
 
 class CostlyWork:
     """Admission for requests whose work is CPU-bound (a what-if parses a scenario in the one
-    worker process, `app.scenarios`): `running` at once, up to `waiting` more queued for at
+    worker process, `app.scenarios`; a timeline replays the case on many dates): `running` at
+    once, up to `waiting` more queued for at
     most `patience` seconds, the rest a 429. The queue is bounded, and so is the memory and
     time that waiting requests hold."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine as Database
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
@@ -28,9 +28,10 @@ from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
 from app.store.db import require_writable, unwritable
-from app.store.tables import LiveForecastRow
+from app.store.tables import LiveForecastRow, ReportRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
+from models.timeline import counts_on, end_of
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Served:
 
 _LOOKUP = select(
     LiveForecastRow.evidence_on,
+    LiveForecastRow.pinned,
     LiveForecastRow.artifact_id,
     LiveForecastRow.etag,
     LiveForecastRow.payload,
@@ -50,8 +52,9 @@ _LOOKUP = select(
 
 
 def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
-    """The case's stored forecast if it is the one for `on` from this model: one primary-key
-    read, no ORM. None when there is none yet (or it is stale): then `refresh`."""
+    """The case's stored forecast if it is the one for `on` (today; a historical case's holds
+    for its clock) from this model: one primary-key read, no ORM. None when there is none yet
+    (or it is stale): then `refresh`."""
     with database.connect() as connection:
         row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
     return _current(row, on, artifact_id)
@@ -95,16 +98,18 @@ class LocalPolls:
 def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
     if row is None:
         return None
-    evidence_on, stored_artifact, tag, payload = row
-    return Served(tag, payload) if (evidence_on, stored_artifact) == (on, artifact_id) else None
+    evidence_on, pinned, stored_artifact, tag, payload = row
+    if stored_artifact == artifact_id and (pinned or evidence_on == on):
+        return Served(tag, payload)
+    return None
 
 
-def refresh(session: Session, engine: Engine, case_id: str, on: dt.date) -> Served:
+def refresh(session: Session, engine: Engine, case_id: str, today: dt.date) -> Served:
     """Bring the case's live forecast up to date, in a transaction of its own (404 for an
     unknown case)."""
     begin_writing(session)
     case = lock_case(session, case_id)
-    served = update(session, engine, case, on)
+    served = update(session, engine, case, today)
     session.commit()
     return served
 
@@ -113,32 +118,39 @@ def update(
     session: Session,
     engine: Engine,
     case: CaseHead,
-    on: dt.date,
-    added: Sequence[ReportLike] = (),
-    retracted: Sequence[ReportLike] = (),
+    today: dt.date,
+    added: Sequence[Row[Any]] = (),
+    retracted: Sequence[Row[Any] | ReportRow] = (),
 ) -> Served:
     """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
-    already written: update the evidence sums, forecast, store, and add a history point if the
-    reports, the prior or the model changed. The caller commits. Core statements: a write's
-    hot path."""
+    already written: update the evidence sums of the case's "now" (`today`, or a historical
+    case's clock), forecast, store, and add a history point if the reports, the prior or the
+    model changed. The caller commits. Core statements: a write's hot path."""
     catalog, case_id, prior = engine.catalog, case.id, case.prior
+    on = case.now(today)
     connection = session.connection()
     row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
     if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
         stored_logs = np.array([row.log_likelihoods[indicator] for indicator in catalog.ids])
         present, absent = stored_logs[:, 0], stored_logs[:, 1]
-        for sign, reports in ((1.0, added), (-1.0, retracted)):
+        # Only what counts on `on` moves its sums: a historical case's clock may be before
+        # a report was known; the rest is left out until the clock reaches it.
+        counted = [report for report in added if counts_on(report, on)]
+        stopped = [report for report in retracted if _stopped_counting(report, on)]
+        for sign, reports in ((1.0, counted), (-1.0, stopped)):
             more_present, more_absent = _log_likelihoods(engine, reports, on)
             present, absent = present + sign * more_present, absent + sign * more_absent
-        reports_hash = combined_hash(row.reports_hash, added, retracted)
-        used = row.reports_used + len(added) - len(retracted)
-    else:  # rebuilt exactly as a replay of today would be
+        reports_hash = combined_hash(row.reports_hash, counted, stopped)
+        used = row.reports_used + len(counted) - len(stopped)
+        left_out = row.reports_left_out + len(added) - len(counted)
+        left_out -= sum(report.known_at >= end_of(on) for report in retracted)
+    else:  # rebuilt exactly as a replay of that date would be
         known = known_on(store.list_reports(session, case_id), on, prior)
         present, absent = _log_likelihoods(engine, known.reports, on)
-        reports_hash, used = known.reports_hash, len(known.reports)
+        reports_hash, used, left_out = known.reports_hash, len(known.reports), known.left_out
     digest = evidence_hash(on, reports_hash, prior)
     predicted = engine.forecast(evidence_from_logs(present, absent), prior)
-    forecast = served_form(engine, case_id, predicted, on, digest, used)
+    forecast = served_form(engine, case_id, predicted, on, digest, used, left_out=left_out)
     payload = forecast.model_dump_json()
     served = Served(etag(engine.artifact.id, payload), payload)
     values = {
@@ -146,6 +158,8 @@ def update(
         "catalog_sha256": catalog.fingerprint,
         "reports_hash": reports_hash,
         "reports_used": used,
+        "reports_left_out": left_out,
+        "pinned": case.clock is not None,
         "log_likelihoods": {
             indicator: [float(present[j]), float(absent[j])]
             for j, indicator in enumerate(catalog.ids)
@@ -170,6 +184,13 @@ _INSERT_LIVE = insert(LiveForecastRow)
 _UPDATE_LIVE = sa_update(LiveForecastRow).where(
     LiveForecastRow.case_id == bindparam("live_case_id")
 )
+
+
+def _stopped_counting(report: Row[Any] | ReportRow, on: dt.date) -> bool:
+    """Whether a report just retracted counted on `on` and no longer does."""
+    end = end_of(on)
+    retracted_at = report.retracted_at
+    return report.known_at < end and retracted_at is not None and retracted_at < end
 
 
 def _log_likelihoods(

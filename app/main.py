@@ -46,6 +46,7 @@ from app.store.db import (
     sqlite_path,
     unwritable,
 )
+from app.timeline import PointCache
 from app.writer import ReportWriter
 from models.engine import Engine
 from models.errors import ArtifactError
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = sessions(database)
         app.state.writer = ReportWriter(app.state.sessions)
         app.state.costly_work = CostlyWork()
+        app.state.replays = CostlyWork(running=2, waiting=32)
+        app.state.timeline_points = PointCache()
         app.state.scenarios = ScenarioReader(settings.catalog_path)
         app.state.engine = None
         app.state.engine_error = None

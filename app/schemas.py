@@ -5,10 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+)
 
 from models.catalog import Kind, OutcomeProbabilities
-from models.fields import storable
+from models.fields import IsoDate, Moment, storable
 from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, ReportEntry
 
 # Lengths inside the string's constraints, before `storable`: then a too-long value is told
@@ -64,13 +71,38 @@ class CaseIn(BaseModel):
     kind: Kind | None = None
     outcome_prior: OutcomeProbabilities | None = None
     horizon_days: Annotated[int, Field(gt=0, le=3650)] = 90
+    opened_on: IsoDate | None = Field(
+        None,
+        description="Start of the period the case is about: reports may be observed as far "
+        "back as this date (default: a year before the case is created).",
+    )
+    clock: IsoDate | None = Field(
+        None,
+        description="A historical case's date, its 'now': forecasts without as_of are as of "
+        "it. Null (the default) for a live case, seen as of today.",
+    )
 
 
 class CaseOut(CaseIn):
     model_config = ConfigDict(from_attributes=True, json_schema_extra=None)  # not CaseIn's
 
     kind: Kind
+    opened_on: dt.date
     created_at: dt.datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> Literal["live", "historical"]:
+        """live (seen as of today) or historical (seen as of its clock)."""
+        return "live" if self.clock is None else "historical"
+
+
+class ClockIn(BaseModel):
+    """A case's clock: a date makes it historical, seen as of that date; null makes it live."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clock: IsoDate | None
 
 
 class ReportIn(ReportEntry):
@@ -87,12 +119,19 @@ class ReportIn(ReportEntry):
                     "source": "Ukrainian military intelligence, via media",
                     "grade": "C",
                     "note": "reservists called up without announcement",
+                    "known_at": "2022-07-16T09:00:00Z",
                     "idempotency_key": "feed-2022-07-15-001",
                 }
             ]
         }
     )
 
+    known_at: Moment | None = Field(
+        None,
+        description="When the evidence became available to the analyst: a date or a date and "
+        "time with its offset, not before observed_on nor in the future. Default: when it is "
+        "posted; set it to enter historical reporting.",
+    )
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)]
         | None
@@ -110,6 +149,7 @@ class ReportOut(BaseModel):
     source: str
     grade: str
     note: str
+    known_at: dt.datetime
     received_at: dt.datetime
     retracted_at: dt.datetime | None
     idempotency_key: str | None
@@ -163,6 +203,8 @@ class ForecastOut(BaseModel):
     artifact_id: str
     evidence_hash: str
     reports_used: int
+    # Stored reports not yet known on as_of (known later), left out of this forecast.
+    reports_left_out: int = 0
     probabilities: list[OutcomeOut]
     contributions: list[ContributionOut]
     value_of_information: list[InformationOut]
@@ -227,3 +269,75 @@ class Readiness(BaseModel):
     status: Literal["ready", "not ready"]
     artifact_id: str | None = None
     reason: str | None = None
+
+
+class ReportMarker(BaseModel):
+    """A report on a timeline: when it was seen, known and (if so) retracted."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    indicator: str
+    value: float
+    observed_on: dt.date
+    known_at: dt.datetime
+    retracted_at: dt.datetime | None
+    source: str
+    grade: str
+
+
+class TimelinePoint(BaseModel):
+    """The forecast replayed as of one date, from the reports known then."""
+
+    as_of: dt.date
+    evidence_hash: str
+    reports_used: int
+    reports_left_out: int
+    probabilities: list[OutcomeOut]
+
+
+class TimelineOut(BaseModel):
+    """A case's forecast at each date of a period, in the case's own time, with its reports as
+    markers (the reports known by the period's end)."""
+
+    case_id: str
+    artifact_id: str
+    start: dt.date
+    end: dt.date
+    step_days: int
+    points: list[TimelinePoint]
+    reports: list[ReportMarker]
+
+
+class ChangePart(BaseModel):
+    """One part of a change: a report added (known in the period) or retracted, the ageing of
+    the reports that stood at both dates, or a model change; and how far it moved each
+    outcome (probability, -1 to 1)."""
+
+    kind: Literal["model", "retracted", "ageing", "added"]
+    report: ReportMarker | None
+    change: dict[str, float]
+
+
+class Headline(BaseModel):
+    """The outcome that moved most, by how much, and the part that moved it most that way."""
+
+    outcome: str
+    change: float
+    mostly: int | None  # index in `parts`
+
+
+class ChangesOut(BaseModel):
+    """What moved the forecast from `start` to `end`: the parts sum to `total` exactly (to
+    float precision). Path: model, retractions, ageing, additions in the order they became
+    known; each part is its step's change given the steps before it."""
+
+    case_id: str
+    artifact_id: str
+    start: dt.date
+    end: dt.date
+    start_forecast: list[OutcomeOut]
+    end_forecast: list[OutcomeOut]
+    total: dict[str, float]
+    parts: list[ChangePart]
+    headline: Headline

@@ -20,21 +20,30 @@ ARTICLE_CASE = {
     "patron": "Russia",
     "kind": "join_war",
     "horizon_days": 90,
+    # The case is about the war Russia began on 24 February 2022; it is seen as the article
+    # stood, on 19 July 2022 (historical).
+    "opened_on": dt.date(2022, 2, 24),
 }
 
 
 def seed_article_case(session: Session, catalog: Catalog) -> bool:
     """Add the article's case and its reports unless the case exists; True if it was added.
 
-    The reports count as received on the article's date, so that `?as_of=2022-07-19` replays
-    the forecast as the article stood."""
+    The case is historical, its clock at the article's date. The reports are press reports
+    the article gathered: each counts as known at midday on the day it was observed, so the
+    case's timeline shows the evidence building up to the article."""
     if session.get(CaseRow, ARTICLE_CASE["id"]) is not None:
         return False
     scenario = load_scenario(ARTICLE_SCENARIO, catalog).scenario
     published = dt.datetime.combine(scenario.as_of, dt.time(12), dt.UTC)
-    case = CaseRow(**ARTICLE_CASE, created_at=published)
+    case = CaseRow(**ARTICLE_CASE, clock=scenario.as_of, created_at=published)
     session.add(case)
     for entry in scenario.reports:
-        session.add(ReportRow(case_id=case.id, received_at=published, **entry.model_dump()))
+        known_at = dt.datetime.combine(entry.observed_on, dt.time(12), dt.UTC)
+        session.add(
+            ReportRow(
+                case_id=case.id, known_at=known_at, received_at=published, **entry.model_dump()
+            )
+        )
     session.commit()
     return True

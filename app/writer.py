@@ -24,12 +24,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app import live
+from app.forecasting import check_period
 from app.live import Served
 from app.schemas import ReportIn, ReportOut
 from app.store import reports as store
-from app.store.cases import begin_writing, lock_case
+from app.store.cases import CaseHead, begin_writing, lock_case
 from models.engine import Engine
-from models.errors import InputError, NotFoundError
+from models.errors import EvidenceError, InputError, NotFoundError
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
         except NotFoundError as exc:
             outcomes.update({id(post): exc for post in posts})
             continue
+        out_of_period = _out_of_period(case, posts)
+        outcomes.update(out_of_period)
+        posts = [post for post in posts if id(post) not in out_of_period]
         stored, added = _store(session, case_id, [post.reports for post in posts])
         forecast = live.update(session, engine, case, on, added)
         for post, rows in zip(posts, stored, strict=True):
@@ -129,6 +133,17 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
                 else Written([ReportOut.model_validate(row) for row in rows], forecast)
             )
     return outcomes
+
+
+def _out_of_period(case: CaseHead, posts: list[_Post]) -> dict[int, Exception]:
+    """The POSTs with a report observed before the case's period opens, and why each fails."""
+    refused: dict[int, Exception] = {}
+    for post in posts:
+        try:
+            check_period(case.opened_on, post.reports)
+        except EvidenceError as exc:
+            refused[id(post)] = exc
+    return refused
 
 
 REFUSALS = (DataError, IntegrityError)

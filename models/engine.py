@@ -47,13 +47,18 @@ class Engine:
         return float(agreed["reliability"]) if agreed else 1.0
 
     def forecast(
-        self, evidence: Evidence, prior: Prior, overrides: Overrides = NO_OVERRIDES
+        self,
+        evidence: Evidence,
+        prior: Prior,
+        overrides: Overrides = NO_OVERRIDES,
+        explain: bool = True,
     ) -> Forecast:
         """The forecast from this evidence under `prior` (the overrides' outcome prior, if they
-        fix one), with the overrides' likelihoods fixed in place of the fitted ones."""
+        fix one), with the overrides' likelihoods fixed in place of the fitted ones; without
+        drivers and what to look for next unless `explain`."""
         fixed = {name: value.as_array() for name, value in overrides.likelihoods.items()}
         return self.predictor.predict(
-            evidence, scenario_prior(prior.kind, overrides, prior), fixed or None
+            evidence, scenario_prior(prior.kind, overrides, prior), fixed or None, explain
         )
 
     def run(self, scenario: Scenario, overrides: Overrides | None = None) -> Forecast:
@@ -76,16 +81,7 @@ def scenario_prior(kind: str, overrides: Overrides, default: Prior | None = None
 def forecast_record(forecast: Forecast) -> dict[str, Any]:
     """A forecast as plain JSON-ready data, with ICD-203 words beside each probability."""
     return {
-        "probabilities": [
-            {
-                "outcome": p.outcome,
-                "mean": p.mean,
-                "lower": p.lower,
-                "upper": p.upper,
-                "words": icd203(p.mean),
-            }
-            for p in forecast.probabilities
-        ],
+        "probabilities": probability_records(forecast),
         "contributions": [
             {"indicator": c.indicator, "log_odds": c.log_odds} for c in forecast.contributions
         ],
@@ -110,3 +106,17 @@ def forecast_record(forecast: Forecast) -> dict[str, Any]:
         "base_rates": [shift._asdict() for shift in forecast.base_rates],
         "outcomes": list(OUTCOMES),
     }
+
+
+def probability_records(forecast: Forecast) -> list[dict[str, Any]]:
+    """Each outcome's probability (mean, 90% interval) with its ICD-203 words."""
+    return [
+        {
+            "outcome": p.outcome,
+            "mean": p.mean,
+            "lower": p.lower,
+            "upper": p.upper,
+            "words": icd203(p.mean),
+        }
+        for p in forecast.probabilities
+    ]

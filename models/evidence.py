@@ -161,30 +161,53 @@ def report_log_likelihoods(
 
     Sums over reports: the evidence of a growing set of reports is kept up to date by adding
     each new report's terms (and subtracting a retracted one's) without revisiting the rest."""
-    n = len(catalog.ids)
-    if not reports:
-        return np.zeros(n), np.zeros(n)
-    columns = []  # (indicator row, age in days, grade reliability, value) per report
     for number, report in enumerate(reports):
         check_report(catalog, report, as_of, f"reports[{number}]")
-        columns.append(
-            (
-                catalog.position[report.indicator],
-                (as_of - report.observed_on).days,
-                ADMIRALTY_RELIABILITY[report.grade],
-                report.value,
-            )
+    return ReportTable.of(catalog, reports).log_likelihoods(as_of)
+
+
+@dataclass(frozen=True)
+class ReportTable:
+    """Checked reports as columns, to be aged to any date: their indicator rows, the day each
+    was observed (proleptic ordinal), their grades' reliability and their values."""
+
+    catalog: Catalog
+    rows: np.ndarray
+    observed: np.ndarray
+    rho: np.ndarray
+    value: np.ndarray
+
+    @classmethod
+    def of(cls, catalog: Catalog, reports: Sequence[ReportLike]) -> ReportTable:
+        """The table of reports already checked (`check_report`) but for their dates."""
+        return cls(
+            catalog,
+            np.array([catalog.position[r.indicator] for r in reports], dtype=np.intp),
+            np.array([r.observed_on.toordinal() for r in reports], dtype=np.int64),
+            np.array([ADMIRALTY_RELIABILITY[r.grade] for r in reports], dtype=np.float64),
+            np.array([r.value for r in reports], dtype=np.float64),
         )
-    table = np.array(columns)
-    rows = table[:, 0].astype(np.intp)
-    value = table[:, 3]
-    rho = decayed(table[:, 2], table[:, 1], catalog.half_lives[rows])
-    noise = (1.0 - rho) / 2.0
-    log_present = np.bincount(rows, weights=_quantized(np.log(rho * value + noise)), minlength=n)
-    log_absent = np.bincount(
-        rows, weights=_quantized(np.log(rho * (1 - value) + noise)), minlength=n
-    )
-    return log_present, log_absent
+
+    def log_likelihoods(
+        self, as_of: date, used: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per indicator, the summed log-likelihoods of the reports (those in the mask `used`,
+        if given) aged to `as_of`, observed by then."""
+        rows, observed, rho, value = self.rows, self.observed, self.rho, self.value
+        if used is not None:
+            rows, observed, rho, value = rows[used], observed[used], rho[used], value[used]
+        n = len(self.catalog.ids)
+        if rows.size == 0:
+            return np.zeros(n), np.zeros(n)
+        age = (as_of.toordinal() - observed).astype(np.float64)
+        aged = decayed(rho, age, self.catalog.half_lives[rows])
+        noise = (1.0 - aged) / 2.0
+        log_present = _quantized(np.log(aged * value + noise))
+        log_absent = _quantized(np.log(aged * (1 - value) + noise))
+        return (
+            np.bincount(rows, weights=log_present, minlength=n),
+            np.bincount(rows, weights=log_absent, minlength=n),
+        )
 
 
 def _quantized(logs: np.ndarray) -> np.ndarray:

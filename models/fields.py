@@ -45,3 +45,34 @@ def _iso_date(value: object) -> object:
 
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+
+
+def _moment(value: object) -> object:
+    """A moment is a date (its start, UTC) or an ISO 8601 date and time with its offset: a
+    time without one would be read in whatever zone the reader's machine is in."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time(), dt.UTC)
+    elif isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        moment = dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), dt.UTC)
+    elif isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                "a moment is a date (2022-07-19) or a date and time with its offset "
+                "(2022-07-19T08:30:00Z)"
+            ) from None
+    else:
+        raise ValueError("a moment is written as text: 2022-07-19 or 2022-07-19T08:30:00Z")
+    if moment.tzinfo is None:
+        raise ValueError("give the time's offset (2022-07-19T08:30:00Z, or +03:00)")
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # a moment at the very edge of the calendar
+        raise ValueError("a moment between the years 1 and 9999") from None
+
+
+Moment = Annotated[dt.datetime, BeforeValidator(_moment)]
+"""A moment in UTC, read from a date (its start) or a date and time with an offset."""

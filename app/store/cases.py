@@ -16,17 +16,27 @@ from models.errors import ConflictError, InputError, NotFoundError
 from models.predict import Prior
 from models.yamlio import did_you_mean
 
+DEFAULT_PERIOD = dt.timedelta(days=365)
+"""How far back a case's reports may go unless it says (`opened_on`)."""
+
 
 class CaseHead(NamedTuple):
-    """What a write needs of its case, read with the case's lock: whose prior it starts from."""
+    """What a write needs of its case, read with the case's lock: whose prior it starts from,
+    the period it is about and its clock."""
 
     id: str
     kind: str
     outcome_prior: dict[str, float] | None
+    opened_on: dt.date
+    clock: dt.date | None
 
     @classmethod
     def of(cls, row: CaseRow) -> CaseHead:
-        return cls(row.id, row.kind, row.outcome_prior)
+        return cls(row.id, row.kind, row.outcome_prior, row.opened_on, row.clock)
+
+    def now(self, today: dt.date) -> dt.date:
+        """The case's "now": its clock if it is historical, else `today`."""
+        return today if self.clock is None else self.clock
 
     @property
     def prior(self) -> Prior:
@@ -44,11 +54,14 @@ def create_case(session: Session, case: CaseIn) -> CaseRow:
         reason = f"a {case.kind} case {'has' if case.kind == 'join_war' else 'has no'} patron"
         raise InputError("body.kind", reason)
     check_prior(case.outcome_prior, "body.outcome_prior")
+    created_at = dt.datetime.now(dt.UTC)
+    opened_on = case.opened_on or created_at.date() - DEFAULT_PERIOD
+    check_dates(opened_on, case.clock, created_at.date())
     begin_writing(session)  # SQLite: wait for the write lock now, not fail on it at the insert
     if session.get(CaseRow, case.id) is not None:
         raise ConflictError("id", f"case {case.id!r} already exists")
-    fields = case.model_dump() | {"kind": implied}
-    row = CaseRow(**fields, created_at=dt.datetime.now(dt.UTC))
+    fields = case.model_dump() | {"kind": implied, "opened_on": opened_on}
+    row = CaseRow(**fields, created_at=created_at)
     session.add(row)
     session.commit()
     return row
@@ -59,6 +72,27 @@ def check_prior(prior: OutcomeProbabilities | None, where: str) -> None:
     reason = None if prior is None else prior_sum_error(prior)
     if reason is not None:
         raise InputError(where, reason)
+
+
+def check_dates(opened_on: dt.date, clock: dt.date | None, today: dt.date) -> None:
+    """A case's period opens by today, and a historical case's clock is within it."""
+    if opened_on > today:
+        raise InputError("body.opened_on", f"{opened_on} is in the future")
+    if clock is not None and clock > today:
+        raise InputError("body.clock", f"{clock} is in the future")
+    if clock is not None and clock < opened_on:
+        reason = f"{clock} is before the case's period, which opens on {opened_on}"
+        raise InputError("body.clock", reason)
+
+
+def set_clock(session: Session, case_id: str, clock: dt.date | None, today: dt.date) -> CaseHead:
+    """Within the caller's transaction, the case locked: pin its clock (historical) or free it
+    (None: live)."""
+    row = get_case(session, case_id)
+    check_dates(row.opened_on, clock, today)
+    row.clock = clock
+    session.flush()
+    return CaseHead.of(row)
 
 
 def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None) -> CaseHead:
@@ -92,7 +126,7 @@ def lock_case(session: Session, case_id: str) -> CaseHead:
 
 
 _LOCK = (
-    select(CaseRow.id, CaseRow.kind, CaseRow.outcome_prior)
+    select(CaseRow.id, CaseRow.kind, CaseRow.outcome_prior, CaseRow.opened_on, CaseRow.clock)
     .where(CaseRow.id == bindparam("case_id"))
     .with_for_update()
 )

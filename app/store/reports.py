@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.schemas import ReportIn
 from app.store.cases import get_case
 from app.store.tables import ReportRow
-from models.errors import ConflictError, NotFoundError
+from models.errors import ConflictError, EvidenceError, NotFoundError
 
 REPORT_COLUMNS = tuple(ReportRow.__table__.columns)
 
@@ -68,7 +68,9 @@ def _plan(
     claimed: dict[str, Row[Any] | int] = {}
     slots: list[Row[Any] | int] = []
     for number, report in enumerate(batch):
-        fields = stamp | report.model_dump()
+        # Known when posted unless it says otherwise.
+        fields = stamp | report.model_dump(exclude={"known_at"})
+        fields["known_at"] = report.known_at or stamp["received_at"]
         key = report.idempotency_key
         earlier = None if key is None else claimed.get(key, known.get(key))
         if earlier is None:
@@ -76,7 +78,7 @@ def _plan(
                 claimed[key] = len(fresh)
             slots.append(len(fresh))
             fresh.append(fields)
-        elif _content(earlier, fresh) == _content(fields, fresh):
+        elif _same(_content(earlier, fresh), _content(fields, fresh), report.known_at is None):
             slots.append(earlier)
         else:
             del fresh[start:]
@@ -90,8 +92,13 @@ def _plan(
     return slots
 
 
-CONTENT = ("indicator", "value", "observed_on", "source", "grade", "note")
-"""What a retry must repeat (the key aside)."""
+CONTENT = ("indicator", "value", "observed_on", "source", "grade", "note", "known_at")
+"""What a retry must repeat (the key aside); `known_at` only if the retry gives it, since a
+report posted without one is known from its first POST's time."""
+
+
+def _same(stored: tuple[Any, ...], sent: tuple[Any, ...], known_at_defaulted: bool) -> bool:
+    return stored[:-1] == sent[:-1] if known_at_defaulted else stored == sent
 
 
 def _content(
@@ -123,13 +130,20 @@ def list_reports(
     return list(session.scalars(query.order_by(ReportRow.observed_on, ReportRow.id)))
 
 
-def retract_report(session: Session, case_id: str, report_id: int) -> tuple[ReportRow, bool]:
-    """Mark a report retracted in the caller's transaction, the case locked (it stays in the
-    audit trail): (the report, whether it was retracted now rather than before)."""
+def retract_report(
+    session: Session, case_id: str, report_id: int, at: dt.datetime
+) -> tuple[ReportRow, bool]:
+    """Mark a report retracted `at` in the caller's transaction, the case locked (it stays in
+    the audit trail): (the report, whether it was retracted now rather than before). A report
+    cannot be withdrawn before it was known (EvidenceError)."""
     row = session.get(ReportRow, report_id)
     if row is None or row.case_id != case_id:
         raise NotFoundError("report_id", f"case {case_id!r} has no report {report_id}")
     if row.retracted_at is not None:
         return row, False
-    row.retracted_at = dt.datetime.now(dt.UTC)
+    if at < row.known_at:
+        reason = f"{at.isoformat()} is before the report was known ({row.known_at.isoformat()})"
+        raise EvidenceError("query.retracted_at", reason)
+    row.retracted_at = at
+    session.flush()
     return row, True

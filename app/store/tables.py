@@ -43,11 +43,19 @@ class CaseRow(Base):
     # An analyst's fixed outcome prior ({outcome: probability}), else the kind's population one.
     outcome_prior: Mapped[dict[str, float] | None] = mapped_column(JSON)
     horizon_days: Mapped[int]
+    # The period the case is about begins here: reports may go back to it, no further.
+    opened_on: Mapped[dt.date]
+    # A historical case is seen as of this date (its "now"); a live case (None) as of today.
+    clock: Mapped[dt.date | None]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class ReportRow(Base):
-    """One dated, sourced, graded report on an indicator. Retracted reports stay (audit trail)."""
+    """One dated, sourced, graded report on an indicator. Retracted reports stay (audit trail).
+
+    Two times: `observed_on`, when the sign was seen (it ages the report), and `known_at`, when
+    the evidence became available to the analyst (an as-of replay uses the reports known
+    then). `received_at` is when the store wrote it; `retracted_at`, when it stopped counting."""
 
     __tablename__ = "reports"
     __table_args__ = (UniqueConstraint("case_id", "idempotency_key"),)
@@ -60,6 +68,7 @@ class ReportRow(Base):
     source: Mapped[str] = mapped_column(String(500))
     grade: Mapped[str] = mapped_column(String(1))
     note: Mapped[str] = mapped_column(Text, default="")
+    known_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
@@ -94,6 +103,9 @@ class LiveForecastRow(Base):
     catalog_sha256: Mapped[str] = mapped_column(String(64))
     reports_hash: Mapped[str] = mapped_column(String(64))
     reports_used: Mapped[int]
+    reports_left_out: Mapped[int]  # stored but not yet known on evidence_on (historical cases)
+    # A historical case's row holds for its clock whatever the date; a live case's, for one day.
+    pinned: Mapped[bool]
     # indicator -> [log P(its reports | present), log P(its reports | absent)]
     log_likelihoods: Mapped[dict[str, list[float]]] = mapped_column(JSON)
     artifact_id: Mapped[str] = mapped_column(String(40))

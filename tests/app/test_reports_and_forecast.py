@@ -77,7 +77,7 @@ def test_a_retried_post_stores_nothing_twice(case: TestClient) -> None:
             "observed_on",
             "after as-of",
         ),
-        ({"observed_on": "1900-01-01"}, "observed_on", "years old"),
+        ({"observed_on": "1900-01-01"}, "observed_on", "before the case's period"),
         ({"observed_on": "2022-02-30"}, "observed_on", ""),
         ({"source": ""}, "source", ""),
         ({"colour": "red"}, "colour", ""),

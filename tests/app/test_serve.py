@@ -40,8 +40,9 @@ def test_write_token_is_generated_once_and_kept_private(
 
 
 def test_an_upgrade_keeps_the_data(database_url: str) -> None:
-    """Data written under the first schema survives the migrations to the current one, and the
-    cases get the kind their patron implies."""
+    """Data written under the first schema survives the migrations to the current one: the
+    cases get the kind their patron implies and a period reaching back to their reports, the
+    reports were known when they were stored, and the article's case as seeded is historical."""
     engine = make_engine(database_url)
     migrate(engine, "0001")
     # The first schema's columns only, typed so that each dialect stores dates its own way.
@@ -63,11 +64,26 @@ def test_an_upgrade_keeps_the_data(database_url: str) -> None:
     with engine.begin() as connection:
         connection.execute(insert(cases), [case | {"id": "joined", "patron": "P"}])
         connection.execute(insert(cases), [case | {"id": "alone", "patron": None}])
-        connection.execute(insert(reports), [report | {"observed_on": dt.date(2022, 7, 1)}] * 3)
+        connection.execute(insert(cases), [case | {"id": ARTICLE_CASE["id"], "patron": "R"}])
+        connection.execute(insert(reports), [report | {"observed_on": dt.date(2020, 7, 1)}] * 3)
     migrate(engine)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(ReportRow)) == 3
         assert session.scalar(select(func.count()).select_from(ForecastRow)) == 0
-        kinds = {row.id: row.kind for row in session.execute(select(CaseRow.id, CaseRow.kind))}
-        assert kinds == {"joined": "join_war", "alone": "start_war"}
+        rows = {row.id: row for row in session.scalars(select(CaseRow))}
+        assert {id: row.kind for id, row in rows.items()} == {
+            "joined": "join_war",
+            "alone": "start_war",
+            ARTICLE_CASE["id"]: "join_war",
+        }
+        assert rows["joined"].opened_on == dt.date(2020, 7, 1)  # its earliest report
+        assert rows["alone"].opened_on == dt.date(2021, 7, 19)  # a year before it was created
+        assert (rows["joined"].clock, rows["alone"].clock) == (None, None)
+        article = rows[ARTICLE_CASE["id"]]
+        assert (article.clock, article.opened_on) == (
+            dt.date(2022, 7, 19),
+            ARTICLE_CASE["opened_on"],
+        )
+        known = session.scalars(select(ReportRow.known_at)).all()
+        assert known == [at] * 3
     engine.dispose()

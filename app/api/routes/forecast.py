@@ -5,20 +5,24 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import State
 
 from app import live
+from app import timeline as timelines
 from app.api.deps import CaseId, EngineDep, SessionDep
-from app.api.responses import CASE
+from app.api.responses import CASE, errors
 from app.forecasting import etag, forecast_from, known_on, today
 from app.live import Served
-from app.schemas import ForecastOut, HistoryPoint
+from app.schemas import ChangesOut, ForecastOut, HistoryPoint, TimelineOut
 from app.store import history
 from app.store import reports as store
-from app.store.cases import case_head
+from app.store.cases import CaseHead, case_head
+from app.store.tables import ReportRow
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
@@ -43,6 +47,11 @@ async def get_forecast(
         served = await run_in_threadpool(_replay, request, engine, case_id, as_of)
     else:
         served = await current(request.app.state, engine, case_id, on)
+    return revalidated(request, served)
+
+
+def revalidated(request: Request, served: Served) -> Response:
+    """The body, or a 304 when the client holds it (If-None-Match), with its ETag."""
     headers = {"ETag": served.etag, "Cache-Control": CACHE_CONTROL}
     if served.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
@@ -80,6 +89,91 @@ def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> S
     return Served(etag(engine.artifact.id, payload), payload)
 
 
+Start = Annotated[
+    IsoDate | None,
+    Query(alias="from", description="The first date (default: see each route)."),
+]
+End = Annotated[
+    IsoDate | None,
+    Query(alias="to", description="The last date (default: the case's now, its clock or today)."),
+]
+TIMELINE_SPAN = dt.timedelta(days=364)
+SINCE = dt.timedelta(days=30)
+
+
+@router.get(
+    "/timeline",
+    response_model=TimelineOut,
+    responses={304: {"description": "Not modified"}, **CASE, **errors(429)},
+)
+async def get_timeline(
+    case_id: CaseId,
+    request: Request,
+    engine: EngineDep,
+    start: Start = None,
+    end: End = None,
+    step: Annotated[int, Query(ge=1, le=366, description="Days between points.")] = 1,
+) -> Response:
+    """The forecast (means and 90% intervals) at each date from `from` (default: a year before
+    `to`, or the case's opening if later) to `to`, every `step` days, replayed from the reports
+    known on each date; and the reports known by `to`, each with its observed_on and known_at,
+    as markers. At most 1,000 points."""
+
+    def build(case: CaseHead, rows: list[ReportRow]) -> str:
+        last = _until(end, case)
+        first = start or max(case.opened_on, last - TIMELINE_SPAN)
+        days = timelines.dates(first, last, step)
+        cache = request.app.state.timeline_points
+        return timelines.timeline(engine, case, rows, days, cache).model_dump_json()
+
+    return await _replayed(request, engine, case_id, build)
+
+
+@router.get("/changes", response_model=ChangesOut, responses={**CASE, **errors(429)})
+async def get_changes(
+    case_id: CaseId, request: Request, engine: EngineDep, start: Start = None, end: End = None
+) -> Response:
+    """What moved the forecast from `from` (default: 30 days before `to`) to `to`, as an exact
+    decomposition per outcome: each report retracted in between, the ageing of the reports
+    that counted at both dates, each report that became known in between; the parts sum to the
+    total change. `headline` names the outcome that moved most and the part that moved it most."""
+
+    def build(case: CaseHead, rows: list[ReportRow]) -> str:
+        last = _until(end, case)
+        first = last - SINCE if start is None else start
+        return timelines.changes(engine, case, rows, first, last).model_dump_json()
+
+    return await _replayed(request, engine, case_id, build)
+
+
+def _until(end: dt.date | None, case: CaseHead) -> dt.date:
+    """A period's last date: as asked (not in the future), else the case's now."""
+    on = today()
+    if end is not None and end > on:
+        raise EvidenceError("query.to", f"{end} is in the future")
+    return case.now(on) if end is None else end
+
+
+async def _replayed(
+    request: Request,
+    engine: Engine,
+    case_id: str,
+    build: Callable[[CaseHead, list[ReportRow]], str],
+) -> Response:
+    """`build`'s JSON from the case and its reports, computed off the event loop a few at a
+    time (429 while many wait), with an ETag of its own."""
+
+    def run() -> str:
+        with request.app.state.sessions() as session:
+            case = case_head(session, case_id)
+            rows = store.list_reports(session, case_id)
+            return build(case, rows)
+
+    async with request.app.state.replays.slot():
+        payload = await run_in_threadpool(run)
+    return revalidated(request, Served(etag(engine.artifact.id, payload), payload))
+
+
 @router.get(
     "/history",
     response_model=list[HistoryPoint],
@@ -91,8 +185,9 @@ def _replay(request: Request, engine: Engine, case_id: str, as_of: dt.date) -> S
 def get_history(
     case_id: CaseId, request: Request, session: SessionDep
 ) -> list[HistoryPoint] | Response:
-    """Every forecast the case has had, one point per change of evidence or model
-    (`Accept: text/csv` for CSV)."""
+    """The audit record: every forecast the service has served for the case, in wall-clock
+    time, one point per change of evidence or model (`Accept: text/csv` for CSV). For the
+    forecast in the case's own time, see `/timeline`."""
     points = [
         HistoryPoint.model_validate(row.payload | {"recorded_at": row.recorded_at})
         for row in history.points(session, case_id)

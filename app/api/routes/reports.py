@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
@@ -15,7 +16,7 @@ from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
 from models.errors import EvidenceError
-from models.fields import IsoDate
+from models.fields import IsoDate, Moment
 from models.scenario import MAX_REPORTS
 from models.yamlio import did_you_mean
 
@@ -39,9 +40,9 @@ async def post_reports(
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_REPORTS:
         raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
-    on = today()
-    check_posted(engine, batch, on)
-    written = await request.app.state.writer.write(engine, case_id, batch, on)
+    now = dt.datetime.now(dt.UTC)
+    check_posted(engine, batch, now)
+    written = await request.app.state.writer.write(engine, case_id, batch, now.date())
     # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
     reports = _REPORTS.dump_json(written.reports).decode()
     content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'
@@ -71,12 +72,25 @@ def list_reports(
     "/{report_id}", response_model=ReportOut, dependencies=[WriterDep], responses=WRITE | CASE
 )
 def retract_report(
-    case_id: CaseId, report_id: ReportId, session: SessionDep, engine: EngineDep
+    case_id: CaseId,
+    report_id: ReportId,
+    session: SessionDep,
+    engine: EngineDep,
+    retracted_at: Annotated[
+        Moment | None,
+        Query(
+            description="When the report was withdrawn, if before now (not before it was "
+            "known): replays of later dates leave it out. Default: now."
+        ),
+    ] = None,
 ) -> ReportOut:
-    """Retract a report: it stops counting but stays in the audit trail."""
+    """Retract a report: it stops counting (from `retracted_at`) but stays in the audit trail."""
+    now = dt.datetime.now(dt.UTC)
+    if retracted_at is not None and retracted_at > now:
+        raise EvidenceError("query.retracted_at", f"{retracted_at.isoformat()} is in the future")
     begin_writing(session)
     case = lock_case(session, case_id)
-    row, now_retracted = store.retract_report(session, case_id, report_id)
+    row, now_retracted = store.retract_report(session, case_id, report_id, retracted_at or now)
     if now_retracted:
         live.update(session, engine, case, today(), retracted=[row])
     session.commit()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.api.deps import CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE
-from app.forecasting import Known, check_posted, forecast_from, known_on, served_form, today
+from app.forecasting import Known, check_period, check_posted, forecast_from, known_on, served_form
 from app.limits import CostlyWork
 from app.scenarios import ScenarioReader
 from app.schemas import ForecastOut, ReportIn, WhatIfIn
@@ -25,7 +27,7 @@ router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
 async def what_if(
     case_id: CaseId, body: WhatIfIn, request: Request, session: SessionDep, engine: EngineDep
 ) -> ForecastOut:
-    """The live reports plus `reports`, as of today; or a scenario's own reports and date.
+    """The live reports plus `reports`, as of the case's now; or a scenario's own reports and date.
     Scenarios are read one at a time, in a worker (429 with Retry-After while many wait)."""
     case = await run_in_threadpool(case_head, session, case_id)  # 404 for an unknown case
     if body.scenario is None:
@@ -42,10 +44,17 @@ async def what_if(
 def _with_reports(
     case: CaseHead, reports: list[ReportIn], session: Session, engine: Engine
 ) -> ForecastOut:
-    on = today()
-    check_posted(engine, reports, on)
-    live = known_on(store.list_reports(session, case.id), on, case.prior).reports
-    return forecast_from(engine, case.id, Known([*live, *reports], on, case.prior))
+    now = dt.datetime.now(dt.UTC)
+    check_posted(engine, reports, now)
+    check_period(case.opened_on, reports)
+    on = case.now(now.date())
+    for number, report in enumerate(reports):
+        if report.observed_on > on:
+            reason = f"{report.observed_on} is after the case's clock, {on}"
+            raise EvidenceError(f"body.reports[{number}].observed_on", reason)
+    known = known_on(store.list_reports(session, case.id), on, case.prior)
+    with_reports = Known([*known.reports, *reports], on, case.prior, known.left_out)
+    return forecast_from(engine, case.id, with_reports)
 
 
 def _from_scenario(case: CaseHead, loaded: LoadedScenario, engine: Engine) -> ForecastOut:

@@ -1,0 +1,197 @@
+"""A case in its own time, as the API serves it (`models.timeline`): the forecast at each date of
+a period, replayed from the reports known then, and what moved it between two dates.
+
+Both are functions of the stored reports, the case's prior and the model, so every worker and
+replica answers the same. A timeline's points are cached by what each depends on (the model and
+the evidence hash: the reports counted that day, the day, the prior): a new report re-computes
+only the points from the day it became known, and a dashboard re-reading a year of points costs
+a read of the reports and a look-up per point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from itertools import compress
+
+import numpy as np
+
+from app.forecasting import digests_hash, evidence_hash, report_digest
+from app.schemas import (
+    ChangePart,
+    ChangesOut,
+    Headline,
+    OutcomeOut,
+    ReportMarker,
+    TimelineOut,
+    TimelinePoint,
+)
+from app.store.cases import CaseHead
+from app.store.tables import ReportRow
+from models.catalog import OUTCOMES
+from models.engine import Engine, probability_records
+from models.errors import EvidenceError
+from models.predict import Forecast
+from models.timeline import CaseReports, Side, decompose, end_of
+
+MAX_POINTS = 1000
+"""Most points one timeline may have (a daily timeline of almost three years)."""
+MAX_CHANGED_REPORTS = 500
+"""Most reports added or retracted between the two dates of one decomposition."""
+CACHED_POINTS = 50_000
+
+
+class PointCache:
+    """Timeline points by (model, evidence hash), least recently used dropped past `size`.
+    Shared by the threads that compute timelines."""
+
+    def __init__(self, size: int = CACHED_POINTS) -> None:
+        self._size = size
+        self._points: OrderedDict[tuple[str, str], tuple[int, list[OutcomeOut]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> tuple[int, list[OutcomeOut]] | None:
+        with self._lock:
+            point = self._points.get(key)
+            if point is not None:
+                self._points.move_to_end(key)
+            return point
+
+    def put(self, key: tuple[str, str], point: tuple[int, list[OutcomeOut]]) -> None:
+        with self._lock:
+            self._points[key] = point
+            while len(self._points) > self._size:
+                self._points.popitem(last=False)
+
+
+def dates(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
+    """The timeline's dates, `start` to `end` every `step_days`, `end` always included
+    (EvidenceError naming the query parameter for an empty or too long timeline)."""
+    if start > end:
+        raise EvidenceError("query.from", f"{start} is after to ({end})")
+    count = (end - start).days // step_days + 1
+    if count > MAX_POINTS:
+        reason = f"{count} points; at most {MAX_POINTS}: a shorter period or a longer step"
+        raise EvidenceError("query.step", reason)
+    days = [start + dt.timedelta(days=i * step_days) for i in range(count)]
+    return days if days[-1] == end else [*days, end]
+
+
+def timeline(
+    engine: Engine,
+    case: CaseHead,
+    rows: Sequence[ReportRow],
+    days: Sequence[dt.date],
+    cache: PointCache,
+) -> TimelineOut:
+    """The case's forecast (means and intervals) as of each of `days`, from the reports that
+    count on each, and the reports known by the last day as markers."""
+    reports = CaseReports(engine.catalog, rows)
+    digests = [report_digest(row) for row in rows]
+    points = []
+    for day in days:
+        counted = reports.counted(day)
+        used = [digest for digest, counts in zip(digests, counted, strict=True) if counts]
+        digest = evidence_hash(day, digests_hash(used), case.prior)
+        key = (engine.artifact.id, digest)
+        point = cache.get(key)
+        if point is None:
+            forecast = reports.forecast(engine, day, case.prior, explain=False)
+            point = (len(used), outcomes_out(forecast))
+            cache.put(key, point)
+        used_count, probabilities = point
+        points.append(
+            TimelinePoint(
+                as_of=day,
+                evidence_hash=digest,
+                reports_used=used_count,
+                reports_left_out=reports.left_out(day),
+                probabilities=probabilities,
+            )
+        )
+    end = end_of(days[-1])
+    return TimelineOut(
+        case_id=case.id,
+        artifact_id=engine.artifact.id,
+        start=days[0],
+        end=days[-1],
+        step_days=(days[1] - days[0]).days if len(days) > 1 else 1,
+        points=points,
+        reports=[ReportMarker.model_validate(row) for row in rows if row.known_at < end],
+    )
+
+
+def changes(
+    engine: Engine, case: CaseHead, rows: Sequence[ReportRow], start: dt.date, end: dt.date
+) -> ChangesOut:
+    """What moved the case's forecast from `start` to `end`, decomposed exactly: each report
+    retracted in between (in the order retracted), the ageing of the reports that counted on
+    both dates, each report that became known in between (in the order known). The service
+    replays both dates with the model it serves, so there is no model part here."""
+    if start > end:
+        raise EvidenceError("query.from", f"{start} is after to ({end})")
+    reports = CaseReports(engine.catalog, rows)
+    before, after = reports.counted(start), reports.counted(end)
+    start_rows = list(compress(rows, before))
+    end_rows = list(compress(rows, after))
+    dropped = {row.id for row in start_rows} - {row.id for row in end_rows}
+    new = {row.id for row in end_rows} - {row.id for row in start_rows}
+    removed = sorted(
+        (n for n, row in enumerate(start_rows) if row.id in dropped),
+        key=lambda n: (start_rows[n].retracted_at or start_rows[n].known_at, start_rows[n].id),
+    )
+    added = sorted(
+        (n for n, row in enumerate(end_rows) if row.id in new),
+        key=lambda n: (end_rows[n].known_at, end_rows[n].id),
+    )
+    if len(removed) + len(added) > MAX_CHANGED_REPORTS:
+        reason = (
+            f"{len(removed) + len(added)} reports changed between {start} and {end}; at most "
+            f"{MAX_CHANGED_REPORTS}: compare closer dates"
+        )
+        raise EvidenceError("query.from", reason)
+    start_side = Side(engine, start_rows, start, case.prior)
+    end_side = Side(engine, end_rows, end, case.prior)
+    decomposition = decompose(start_side, end_side, removed, added)
+    parts = [
+        ChangePart(
+            kind=part.kind,  # type: ignore[arg-type]
+            report=None
+            if part.index is None
+            else ReportMarker.model_validate(
+                (start_side if part.kind == "retracted" else end_side).reports[part.index]
+            ),
+            change=_per_outcome(part.change),
+        )
+        for part in decomposition.parts
+    ]
+    return ChangesOut(
+        case_id=case.id,
+        artifact_id=engine.artifact.id,
+        start=start,
+        end=end,
+        start_forecast=outcomes_out(reports.forecast(engine, start, case.prior, explain=False)),
+        end_forecast=outcomes_out(reports.forecast(engine, end, case.prior, explain=False)),
+        total=_per_outcome(decomposition.total),
+        parts=parts,
+        headline=_headline(decomposition.total, [part.change for part in decomposition.parts]),
+    )
+
+
+def _headline(total: np.ndarray, parts: Sequence[np.ndarray]) -> Headline:
+    """The outcome whose probability moved most, and the part that moved it most that way."""
+    k = int(np.argmax(np.abs(total)))
+    direction = np.sign(total[k])
+    pushes = [direction * part[k] for part in parts]
+    mostly = int(np.argmax(pushes)) if pushes and max(pushes) > 0 else None
+    return Headline(outcome=OUTCOMES[k], change=float(total[k]), mostly=mostly)
+
+
+def outcomes_out(forecast: Forecast) -> list[OutcomeOut]:
+    return [OutcomeOut.model_validate(p) for p in probability_records(forecast)]
+
+
+def _per_outcome(values: np.ndarray) -> dict[str, float]:
+    return {outcome: float(values[k]) for k, outcome in enumerate(OUTCOMES)}
