@@ -1,13 +1,15 @@
-// The history chart: the three probabilities over time as inline SVG, drawn from scratch on
-// every change (a few hundred elements at most: simpler and fast enough to redraw whole).
+// The timeline chart: the three probabilities over the case's own time as inline SVG, drawn
+// from scratch on every change (a few thousand elements at most: simple, and fast enough).
 
 import {
   OUTCOMES,
   OUTCOME_LABELS,
   TIME,
+  interval,
   percent,
   reportValue,
   utcClock,
+  utcDate,
   utcDateTime,
   utcDayMonth,
   utcMonth,
@@ -18,9 +20,6 @@ const SVG = "http://www.w3.org/2000/svg";
 // Lines differ by dash pattern as well as colour, so the chart reads in grey or to a
 // colour-blind eye; the legend repeats each pattern beside its label.
 export const DASHES = { no_entry: "", false_flag: "10 5", direct_invasion: "3 4" };
-
-// A chart spanning less than this would stretch a few seconds over the whole width.
-const MIN_SPAN = 2 * TIME.MINUTE;
 
 const MARGIN = { top: 12, right: 18, bottom: 64, left: 58 };
 const LANE_OFFSET = 14; // report markers, just under the time axis
@@ -152,19 +151,19 @@ function drawTimeAxis(svg, box, x, ticks) {
   }
 }
 
-function drawNow(svg, box, x, now) {
-  svg.append(el("line", { class: "now", x1: x(now), x2: x(now), y1: box.top, y2: box.bottom }));
-  const nearRight = x(now) > box.right - 30;
+function drawAsOf(svg, box, x, t) {
+  svg.append(el("line", { class: "now", x1: x(t), x2: x(t), y1: box.top, y2: box.bottom }));
+  const nearRight = x(t) > box.right - 40;
   svg.append(
     el(
       "text",
       {
         class: "tick",
-        x: x(now) + (nearRight ? -4 : 4),
+        x: x(t) + (nearRight ? -4 : 4),
         y: box.top + 10,
         "text-anchor": nearRight ? "end" : "start",
       },
-      "now",
+      "as of",
     ),
   );
 }
@@ -183,38 +182,60 @@ function drawOutcomes(svg, points, end, x, y) {
   }
 }
 
-function pointTitle(point) {
-  const values = OUTCOMES.map(
-    (o) => `${OUTCOME_LABELS[o].toLowerCase()} ${percent(point.byOutcome[o].mean)}`,
-  );
+function pointTitle(point, arrivals) {
+  const values = OUTCOMES.map((o) => {
+    const p = point.byOutcome[o];
+    return `${OUTCOME_LABELS[o].toLowerCase()} ${percent(p.mean)} (${interval(p.lower, p.upper)})`;
+  });
   const reports = point.reports_used === 1 ? "1 report" : `${point.reports_used} reports`;
-  return `${utcDateTime(point.t)}, ${reports}: ${values.join(", ")}`;
+  const known = arrivals.length ? `; known that day: ${arrivals.join(", ")}` : "";
+  return `As of ${utcDate(point.t)}, ${reports}: ${values.join(", ")}${known}`;
 }
 
-function drawPoints(svg, points, x, y) {
-  for (const point of points) {
+/** Each point is a hover target the width of its step, with its details as a title; dots mark
+ * the points where the forecast moved (a daily line would otherwise be all beads). */
+function drawPoints(svg, box, points, x, y, arrivalsOn) {
+  points.forEach((point, i) => {
     const group = titled(
       el("g", { class: "history-point", "data-testid": "history-point" }),
-      pointTitle(point),
+      pointTitle(point, arrivalsOn(point)),
     );
-    for (const outcome of OUTCOMES) {
-      const cy = y(point.byOutcome[outcome].mean);
-      group.append(el("circle", { class: `dot dot--${outcome}`, cx: x(point.t), cy, r: 3.5 }));
+    const left = i > 0 ? (x(points[i - 1].t) + x(point.t)) / 2 : x(point.t);
+    const right = i + 1 < points.length ? (x(point.t) + x(points[i + 1].t)) / 2 : x(point.t) + 1;
+    group.append(
+      el("rect", {
+        class: "hover-column",
+        x: left,
+        y: box.top,
+        width: Math.max(1, right - left),
+        height: box.bottom - box.top,
+      }),
+    );
+    const previous = points[i - 1];
+    const moved =
+      previous === undefined ||
+      i === points.length - 1 ||
+      OUTCOMES.some((o) => previous.byOutcome[o].mean !== point.byOutcome[o].mean);
+    if (moved) {
+      for (const outcome of OUTCOMES) {
+        const cy = y(point.byOutcome[outcome].mean);
+        group.append(el("circle", { class: `dot dot--${outcome}`, cx: x(point.t), cy, r: 3 }));
+      }
     }
     svg.append(group);
-  }
+  });
 }
 
 function reportTitle(report, label) {
-  const retracted = report.retracted_at ? " (retracted)" : "";
+  const retracted = report.retracted_at ? `, retracted ${utcDateTime(Date.parse(report.retracted_at))}` : "";
   return (
-    `${label}: ${reportValue(report.value)}${retracted}. ${report.source}, grade ${report.grade}. ` +
-    `Observed ${report.observed_on}, received ${utcDateTime(report.t)}.`
+    `${label}: ${reportValue(report.value)}. ${report.source}, grade ${report.grade}. ` +
+    `Observed ${report.observed_on}, known ${utcDateTime(Date.parse(report.known_at))}${retracted}.`
   );
 }
 
-/** One marker per report at its arrival; those that came before the first forecast on record
- * share one marker at the left edge (a seeded case's reports can predate its history by years). */
+/** One marker per report on the day it became known, a line back to the day it was observed;
+ * those known before the timeline starts share one marker at the left edge. */
 function drawReports(svg, box, x, reports, t0, labelOf) {
   const laneY = box.bottom + LANE_OFFSET;
   svg.append(
@@ -222,15 +243,13 @@ function drawReports(svg, box, x, reports, t0, labelOf) {
   );
   const earlier = reports.filter((r) => r.t < t0);
   if (earlier.length > 0) {
-    const first = utcDateTime(Math.min(...earlier.map((r) => r.t)));
     const count = earlier.length === 1 ? "1 report" : `${earlier.length} reports`;
-    const text = `${count} received before the first forecast on record (from ${first})`;
     const group = titled(
       el("g", {
         class: "report-marker report-marker--earlier",
         "data-testid": "report-marker-earlier",
       }),
-      text,
+      `${count} known before the timeline starts`,
     );
     group.append(el("rect", { x: box.left - 5, y: laneY - 5, width: 10, height: 10 }));
     svg.append(group);
@@ -246,6 +265,8 @@ function drawReports(svg, box, x, reports, t0, labelOf) {
       reportTitle(report, labelOf(report.indicator)),
     );
     const cx = x(report.t);
+    const seen = x(Math.max(t0, Date.parse(report.observed_on)));
+    if (seen < cx) group.append(el("line", { class: "report-lag", x1: seen, x2: cx, y1: laneY, y2: laneY }));
     group.append(
       el("path", { d: `M${cx},${laneY - 6}L${cx + 5},${laneY + 4}L${cx - 5},${laneY + 4}Z` }),
     );
@@ -253,26 +274,33 @@ function drawReports(svg, box, x, reports, t0, labelOf) {
   }
 }
 
+/** The day (midnight UTC) of a moment: points and markers are placed by day. */
+function dayOf(moment) {
+  return Math.floor(Date.parse(moment) / TIME.DAY) * TIME.DAY;
+}
+
 /**
- * Draw `history` (points oldest first, as the API gives them) and `reports` into `svg`,
- * `width` pixels wide. `labelOf` turns an indicator id into its label.
+ * Draw a case's timeline (`points` oldest first, as the API gives them, each the forecast as
+ * of its date) and its `reports` (markers on the day each became known) into `svg`, `width`
+ * pixels wide. `labelOf` turns an indicator id into its label.
  */
-export function drawHistory(svg, { history, reports, now, width, labelOf }) {
+export function drawTimeline(svg, { points: timeline, reports, width, labelOf }) {
   const height = width < 600 ? 240 : 300;
   svg.replaceChildren(...svg.querySelectorAll(":scope > title, :scope > desc"));
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("width", String(width));
   svg.setAttribute("height", String(height));
 
-  const points = history.map((p) => ({
+  const points = timeline.map((p) => ({
     ...p,
-    t: Date.parse(p.recorded_at),
+    t: Date.parse(p.as_of),
     byOutcome: Object.fromEntries(p.probabilities.map((q) => [q.outcome, q])),
   }));
-  const timed = reports.map((r) => ({ ...r, t: Date.parse(r.received_at) }));
-  const t0 = points.length > 0 ? points[0].t : now - MIN_SPAN;
-  const lastEvent = Math.max(now, ...points.map((p) => p.t), ...timed.map((r) => r.t));
-  const t1 = Math.max(lastEvent, t0 + MIN_SPAN);
+  const timed = reports.map((r) => ({ ...r, t: dayOf(r.known_at) }));
+  if (points.length === 0) return "No timeline yet.";
+  const t0 = points[0].t;
+  const last = points.at(-1).t;
+  const t1 = Math.max(last, t0 + TIME.DAY);
 
   const box = {
     left: MARGIN.left,
@@ -288,22 +316,21 @@ export function drawHistory(svg, { history, reports, now, width, labelOf }) {
     x,
     timeTicks(t0, t1, Math.max(2, Math.floor((box.right - box.left) / 90))),
   );
-  if (points.length > 0) {
-    drawOutcomes(svg, points, Math.max(now, points.at(-1).t), x, y);
-    drawNow(svg, box, x, now);
-    drawPoints(svg, points, x, y);
-  }
+  drawOutcomes(svg, points, t1, x, y);
+  drawAsOf(svg, box, x, last);
+  const arrivalsOn = (point) =>
+    timed.filter((r) => r.t === point.t).map((r) => labelOf(r.indicator));
+  drawPoints(svg, box, points, x, y, arrivalsOn);
   drawReports(svg, box, x, timed, t0, labelOf);
   return describe(points, timed);
 }
 
 /** A sentence for the chart's <desc>: what a sighted reader takes in at a glance. */
 function describe(points, reports) {
-  if (points.length === 0) return "No forecast recorded yet.";
   const last = points.at(-1);
   const latest = OUTCOMES.map((o) => `${OUTCOME_LABELS[o]} ${percent(last.byOutcome[o].mean)}`);
   return (
-    `${points.length} forecasts from ${utcDateTime(points[0].t)} to ${utcDateTime(last.t)}, ` +
-    `${reports.length} reports. Latest: ${latest.join(", ")}.`
+    `The forecast as of each day from ${utcDate(points[0].t)} to ${utcDate(last.t)}, ` +
+    `${reports.length} reports known by then. As of ${utcDate(last.t)}: ${latest.join(", ")}.`
   );
 }

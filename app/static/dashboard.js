@@ -1,7 +1,7 @@
 // The live dashboard: one case's forecast, kept current by the server's event stream and by
 // polling with ETags (the fallback, and the only way when reads need a token).
 
-import { DASHES, drawHistory } from "./chart.js";
+import { DASHES, drawTimeline } from "./chart.js";
 import {
   OUTCOMES,
   OUTCOME_LABELS,
@@ -23,7 +23,6 @@ const STREAM_RETRY_FIRST = 2 * TIME.SECOND;
 const STREAM_RETRY_MAX = 60 * TIME.SECOND;
 // Polls confirm the forecast at least every POLL_MAX: twice that without word is stale.
 const STALE_AFTER = 2 * POLL_MAX;
-const CHART_REDRAW = 30 * TIME.SECOND; // the "now" edge moves even when nothing else does
 const PARETO_K_WARNING = 0.7;
 const TOP_DRIVERS = 5;
 const TOP_NEXT = 5;
@@ -39,6 +38,10 @@ const state = {
   caseId: null,
   etag: null,
   forecast: null,
+  asOf: null, // the date the page is seen as of (YYYY-MM-DD), null for the case's now
+  since: null, // the date "what moved it" starts from, null for 30 days before the view
+  timeline: [],
+  changes: null,
   history: [],
   reports: [],
   refreshes: 0, // numbers each refresh of history and reports, so a late answer cannot win
@@ -168,12 +171,13 @@ async function poll() {
   let changed = false;
   try {
     const headers = state.etag ? { "If-None-Match": state.etag } : {};
-    const response = await read(casePath("/forecast"), { signal, headers });
+    const response = await read(casePath(forecastPath()), { signal, headers });
     if (response.status === 304) {
       confirmed();
     } else if (response.ok) {
-      changed = await applyForecast(response.headers.get("ETag"), await response.json(), signal);
-      confirmed();
+      const forecast = await response.json();
+      confirmed(); // the forecast is current now, before the timeline and reports arrive
+      changed = await applyForecast(response.headers.get("ETag"), forecast, signal);
     } else {
       throw await errorFrom(response);
     }
@@ -218,7 +222,10 @@ function startStream() {
   });
   source.addEventListener("forecast", async (event) => {
     confirmed();
-    if (await applyForecast(asEtag(event.lastEventId), JSON.parse(event.data), signal))
+    // The stream brings the case's now; a page seen as of another date replays that date
+    // (a report known then may just have been entered).
+    if (state.asOf !== null) pollNow();
+    else if (await applyForecast(asEtag(event.lastEventId), JSON.parse(event.data), signal))
       resetPolling();
   });
   source.addEventListener("error", () => {
@@ -254,19 +261,37 @@ async function applyForecast(etag, forecast, signal) {
   if (state.model?.artifact_id !== forecast.artifact_id) loadModel(signal);
   const refresh = ++state.refreshes;
   try {
-    const [history, reports] = await Promise.all([
+    const [timeline, changes, history, reports] = await Promise.all([
+      readJson(casePath(`/forecast/timeline?to=${forecast.as_of}`), signal),
+      readJson(changesPath(forecast), signal),
       readJson(casePath("/forecast/history"), signal),
       readJson(casePath("/reports"), signal),
     ]);
     if (refresh !== state.refreshes) return true; // a newer forecast's refresh owns the page
-    state.history = history;
-    state.reports = reports;
+    Object.assign(state, { timeline, changes, history, reports });
     renderHistory();
+    renderSince();
     renderReports();
   } catch {
     if (!signal.aborted) state.etag = null; // refetch all at the next poll
   }
   return true;
+}
+
+/** What moved the forecast shown since the "since" date (default: 30 days before it). */
+function changesPath(forecast) {
+  return casePath(`/forecast/changes?from=${sinceDate(forecast)}&to=${forecast.as_of}`);
+}
+
+function sinceDate(forecast) {
+  if (state.since !== null && state.since <= forecast.as_of) return state.since;
+  const day = new Date(Date.parse(forecast.as_of) - 30 * TIME.DAY);
+  return day.toISOString().slice(0, 10);
+}
+
+/** The forecast the page shows: the case's now, or replayed as of the date picked. */
+function forecastPath() {
+  return state.asOf === null ? "/forecast" : `/forecast?as_of=${state.asOf}`;
 }
 
 async function loadModel(signal) {
@@ -286,6 +311,39 @@ function caseFromHash() {
   return state.cases.some((c) => c.id === id) ? id : null;
 }
 
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A date from the address (`?as_of=`, `?since=`), if it is one. */
+function dateFromUrl(name) {
+  const value = new URLSearchParams(location.search).get(name);
+  return value !== null && ISO_DATE.test(value) && !Number.isNaN(Date.parse(value))
+    ? value
+    : null;
+}
+
+/** Keep the view's dates in the address, so that it can be shared (the hash names the case). */
+function writeUrl() {
+  const params = new URLSearchParams();
+  if (state.asOf !== null) params.set("as_of", state.asOf);
+  if (state.since !== null) params.set("since", state.since);
+  const query = params.size ? `?${params}` : "";
+  history.replaceState(null, "", `${location.pathname}${query}${location.hash}`);
+}
+
+/** See the case as of `day` (YYYY-MM-DD; null or its clock: its now). */
+function viewAsOf(day) {
+  const c = currentCase();
+  const now = c.clock ?? todayUtc();
+  state.asOf = day === null || day === now ? null : day;
+  writeUrl();
+  state.etag = null;
+  pollNow();
+}
+
+function todayUtc() {
+  return new Date().toISOString().slice(0, 10);
+}
+
 function loadCase(id) {
   state.controller?.abort();
   stopStream();
@@ -295,6 +353,8 @@ function loadCase(id) {
     caseId: id,
     etag: null,
     forecast: null,
+    timeline: [],
+    changes: null,
     history: [],
     reports: [],
     pollDelay: POLL_FIRST,
@@ -311,8 +371,11 @@ function loadCase(id) {
 function onHashChange() {
   const id = caseFromHash();
   if (id === null) {
-    history.replaceState(null, "", `#${encodeURIComponent(state.caseId)}`); // no such case
+    history.replaceState(null, "", `${location.search}#${encodeURIComponent(state.caseId)}`); // no such case
   } else if (id !== state.caseId) {
+    state.asOf = null; // another case: seen at its own clock
+    state.since = null;
+    writeUrl();
     loadCase(id);
   }
 }
@@ -394,10 +457,16 @@ function renderCase() {
         h("span", { "data-role": "mean" }),
       ),
     ),
-    h("li", { class: "legend__reports" }, reportKey(), "report received"),
+    h("li", { class: "legend__reports" }, reportKey(), "report known (line: since observed)"),
   );
   setText($("as-of"), "Loading the forecast\u2026");
-  for (const id of ["warnings", "drivers", "next", "reports-rows", "history-rows"])
+  const input = $("as-of-input");
+  input.min = c.opened_on;
+  input.max = todayUtc();
+  input.value = state.asOf ?? c.clock ?? todayUtc();
+  $("since-input").min = c.opened_on;
+  $("since-input").max = input.value;
+  for (const id of ["warnings", "drivers", "next", "reports-rows", "history-rows", "changes-rows"])
     $(id).replaceChildren();
   setText($("reports-count"), "");
   renderHistory();
@@ -439,7 +508,23 @@ function probabilityCard(outcome, c) {
 function renderForecast() {
   const f = state.forecast;
   const reports = f.reports_used === 1 ? "1 report" : `${f.reports_used} reports`;
-  setText($("as-of"), `As of ${utcDate(Date.parse(f.as_of))}, from ${reports}.`);
+  const c = currentCase();
+  const seen =
+    state.asOf !== null
+      ? "replayed"
+      : c.clock
+        ? "the case's clock (historical case)"
+        : "today (live case)";
+  const later = f.reports_left_out
+    ? ` ${f.reports_left_out} later ${f.reports_left_out === 1 ? "report is" : "reports are"} left out.`
+    : "";
+  setText(
+    $("as-of"),
+    `As of ${utcDate(Date.parse(f.as_of))}, ${seen}, from ${reports} known then.${later}`,
+  );
+  $("as-of-input").value = f.as_of;
+  $("as-of-reset").disabled = state.asOf === null;
+  $("since-input").max = f.as_of;
   for (const p of f.probabilities) {
     const card = $("probs").querySelector(`[data-outcome="${p.outcome}"]`);
     card.dataset.mean = String(p.mean);
@@ -611,10 +696,9 @@ function renderNext() {
 function renderHistory() {
   const box = $("history-chart-box");
   const width = Math.max(280, Math.floor(box.clientWidth));
-  const description = drawHistory($("history-chart"), {
-    history: state.history,
-    reports: state.reports,
-    now: Date.now(),
+  const description = drawTimeline($("history-chart"), {
+    points: state.timeline.points ?? [],
+    reports: state.timeline.reports ?? [],
     width,
     labelOf,
   });
@@ -628,6 +712,7 @@ function renderHistoryTable() {
       "tr",
       {},
       h("td", {}, utcDateTime(Date.parse(point.recorded_at))),
+      h("td", {}, point.as_of),
       h("td", { class: "num" }, String(point.reports_used)),
       ...OUTCOMES.map((o) => {
         const p = point.probabilities.find((q) => q.outcome === o);
@@ -638,23 +723,75 @@ function renderHistoryTable() {
   $("history-rows").replaceChildren(...rows);
 }
 
+/** "Since <date>: +12 pp direct invasion, mostly <report>", and the breakdown part by part. */
+function renderSince() {
+  const changes = state.changes;
+  if (changes === null) return;
+  $("since-input").value = changes.start;
+  const { outcome, change, mostly } = changes.headline;
+  const points = (x) => `${x >= 0 ? "+" : "\u2212"}${Math.abs(x * 100).toFixed(0)} pp`;
+  const main = mostly === null ? null : partLabel(changes.parts[mostly]);
+  const moved =
+    Math.abs(change) < 0.005
+      ? "no outcome moved by a point or more"
+      : `${points(change)} ${OUTCOME_LABELS[outcome].toLowerCase()}${main ? `, mostly ${main}` : ""}`;
+  setText($("since"), `Since ${utcDate(Date.parse(changes.start))}: ${moved}.`);
+  $("changes-link").href = changesPath(state.forecast);
+  const rows = changes.parts.map((part) =>
+    h(
+      "tr",
+      { "data-kind": part.kind },
+      h("td", {}, partLabel(part)),
+      ...OUTCOMES.map((o) => h("td", { class: "num" }, points(part.change[o]))),
+    ),
+  );
+  rows.push(
+    h(
+      "tr",
+      { class: "total" },
+      h("th", { scope: "row" }, "Total"),
+      ...OUTCOMES.map((o) => h("td", { class: "num" }, points(changes.total[o]))),
+    ),
+  );
+  $("changes-rows").replaceChildren(...rows);
+}
+
+function partLabel(part) {
+  if (part.kind === "model") return "a new model";
+  if (part.kind === "ageing") return "ageing of the reports that stood throughout";
+  const r = part.report;
+  const what = `${labelOf(r.indicator)} ${reportValue(r.value)} (${r.source}, ${r.grade})`;
+  return part.kind === "retracted" ? `retracting ${what}` : what;
+}
+
 function newestFirst(a, b) {
   return (
-    b.received_at.localeCompare(a.received_at) ||
+    b.known_at.localeCompare(a.known_at) ||
     b.observed_on.localeCompare(a.observed_on) ||
     b.id - a.id
   );
 }
 
+/** A report's standing on the day the page is seen as of: retracted, not yet known, or none. */
+function standing(report, asOf) {
+  const end = Date.parse(asOf) + TIME.DAY;
+  if (report.retracted_at && Date.parse(report.retracted_at) < end) return "retracted";
+  if (Date.parse(report.known_at) >= end) return "known later";
+  return "";
+}
+
 function renderReports() {
-  const now = Date.now();
+  // Ages are counted to the day the forecast is as of: a historical case's reports are not
+  // years old on its clock.
+  const asOf = state.forecast?.as_of ?? todayUtc();
+  const reference = Date.parse(asOf);
   const live = state.reports.filter((r) => !r.retracted_at).length;
   const retracted = state.reports.length - live;
   setText($("reports-count"), `(${live}${retracted ? `, ${retracted} retracted` : ""})`);
   const rows = [...state.reports].sort(newestFirst).map((r) =>
     h(
       "tr",
-      { class: r.retracted_at ? "retracted" : "", "data-report-id": String(r.id) },
+      { class: standing(r, asOf).replace(" ", "-"), "data-report-id": String(r.id) },
       h("td", { title: r.indicator }, labelOf(r.indicator)),
       h("td", { class: "value" }, reportValue(r.value)),
       h(
@@ -669,11 +806,11 @@ function renderReports() {
         {
           class: "num age",
           "data-label": "observed",
-          title: `observed ${r.observed_on}, received ${utcDateTime(Date.parse(r.received_at))}`,
+          title: `observed ${r.observed_on}, known ${utcDateTime(Date.parse(r.known_at))}`,
         },
-        daysSince(r.observed_on, now),
+        daysSince(r.observed_on, reference),
       ),
-      h("td", { class: "status" }, r.retracted_at ? "retracted" : ""),
+      h("td", { class: "status" }, standing(r, asOf)),
     ),
   );
   if (rows.length === 0)
@@ -775,6 +912,18 @@ function bindControls() {
     location.hash = encodeURIComponent(event.target.value);
   });
   $("case-select").addEventListener("focus", refreshCases);
+  $("view-date").addEventListener("submit", (event) => event.preventDefault());
+  $("as-of-input").addEventListener("change", (event) => {
+    if (event.target.checkValidity() && event.target.value) viewAsOf(event.target.value);
+  });
+  $("as-of-reset").addEventListener("click", () => viewAsOf(null));
+  $("since-input").addEventListener("change", (event) => {
+    if (!event.target.checkValidity() || !event.target.value) return;
+    state.since = event.target.value;
+    writeUrl();
+    state.etag = null;
+    pollNow();
+  });
   // A page left for another (kept in the back-forward cache) must not keep its event stream:
   // browsers allow six connections to a server, and each cached page would hold one.
   window.addEventListener("pagehide", stopStream);
@@ -809,7 +958,6 @@ function bindControls() {
     frame = requestAnimationFrame(() => state.caseId !== null && renderHistory());
   }).observe($("history-chart-box"));
   setInterval(renderClock, TIME.SECOND);
-  setInterval(() => state.caseId !== null && renderHistory(), CHART_REDRAW);
 }
 
 /** The cases and the indicators' labels; true once loaded. The first read goes without a
@@ -842,7 +990,9 @@ async function start() {
     return;
   }
   const id = caseFromHash() ?? state.cases[0].id;
-  history.replaceState(null, "", `#${encodeURIComponent(id)}`);
+  state.asOf = dateFromUrl("as_of");
+  state.since = dateFromUrl("since");
+  history.replaceState(null, "", `${location.search}#${encodeURIComponent(id)}`);
   loadCase(id);
 }
 
