@@ -9,9 +9,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Row
 
 from app.schemas import ForecastOut, ReportIn
-from app.store.tables import ReportRow
 from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
 from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
@@ -23,24 +25,11 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def check_posted(engine: Engine, reports: Sequence[ReportIn], now: dt.datetime) -> None:
-    """Every report must be usable now: a known indicator, observed by today, and known (if it
-    says when) after it was observed and not after now."""
+def check_posted(engine: Engine, reports: Sequence[ReportIn], today: dt.date) -> None:
+    """Every report must be usable today: a known indicator, observed by today. (When it was
+    known is checked with the report itself, `models.scenario.PostedReport`.)"""
     for number, report in enumerate(reports):
-        where = f"body[{number}]"
-        check_report(engine.catalog, as_report(report), now.date(), where)
-        known_at = report.known_at
-        if known_at is None:
-            continue
-        if known_at > now:
-            reason = f"{known_at.isoformat()} is in the future (it is {now.isoformat()})"
-            raise EvidenceError(f"{where}.known_at", reason)
-        if known_at.date() < report.observed_on:  # both UTC
-            reason = (
-                f"{known_at.isoformat()} is before the report was observed "
-                f"({report.observed_on}): evidence is known once it is seen"
-            )
-            raise EvidenceError(f"{where}.known_at", reason)
+        check_report(engine.catalog, as_report(report), today, f"body[{number}]")
 
 
 def check_period(opened_on: dt.date, reports: Sequence[ReportLike]) -> None:
@@ -124,7 +113,7 @@ class Known:
         return evidence_hash(self.as_of, self.reports_hash, self.prior)
 
 
-def known_on(rows: Sequence[ReportRow], as_of: dt.date, prior: Prior) -> Known:
+def known_on(rows: Sequence[Row[Any]], as_of: dt.date, prior: Prior) -> Known:
     """Reports as they stood at the end of `as_of`: known by then and not yet retracted, so a
     replay of an earlier date ignores what became known later (and counts it as left out)."""
     end = end_of(as_of)

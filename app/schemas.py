@@ -15,8 +15,8 @@ from pydantic import (
 )
 
 from models.catalog import Kind, OutcomeProbabilities
-from models.fields import IsoDate, Moment, storable
-from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, ReportEntry
+from models.fields import IsoDate, storable
+from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, PostedReport
 
 # Lengths inside the string's constraints, before `storable`: then a too-long value is told
 # "String should have at most 120 characters", not a vaguer "items after validation".
@@ -105,7 +105,7 @@ class ClockIn(BaseModel):
     clock: IsoDate | None
 
 
-class ReportIn(ReportEntry):
+class ReportIn(PostedReport):
     """A report as posted. A retried POST with the same idempotency key stores nothing twice;
     the key sent again with a different report is a conflict (409)."""
 
@@ -125,17 +125,6 @@ class ReportIn(ReportEntry):
             ]
         }
     )
-
-    known_at: Moment | None = Field(
-        None,
-        description="When the evidence became available to the analyst: a date or a date and "
-        "time with its offset, not before observed_on nor in the future. Default: when it is "
-        "posted; set it to enter historical reporting.",
-    )
-    idempotency_key: (
-        Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)]
-        | None
-    ) = None
 
 
 class ReportOut(BaseModel):

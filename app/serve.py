@@ -9,7 +9,6 @@ import faulthandler
 import os
 import secrets
 import sys
-from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -23,9 +22,9 @@ from models.agreement import second_coding_beside
 from models.artifact import load_artifact, save_artifact
 from models.catalog import Catalog, load_catalog
 from models.errors import ArtifactError
+from models.importer import TOKEN_FILE
 from models.reference import load_reference
 
-TOKEN_FILE = Path("var/write-token")
 SHUTDOWN_GRACE_SECONDS = 5
 MAX_CONNECTIONS = 1000
 

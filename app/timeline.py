@@ -15,8 +15,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import compress
+from typing import Any
 
 import numpy as np
+from sqlalchemy import Row
 
 from app.forecasting import digests_hash, evidence_hash, report_digest
 from app.schemas import (
@@ -29,7 +31,6 @@ from app.schemas import (
     TimelinePoint,
 )
 from app.store.cases import CaseHead
-from app.store.tables import ReportRow
 from models.catalog import OUTCOMES
 from models.engine import Engine, probability_records
 from models.errors import EvidenceError
@@ -49,17 +50,17 @@ class PointCache:
 
     def __init__(self, size: int = CACHED_POINTS) -> None:
         self._size = size
-        self._points: OrderedDict[tuple[str, str], tuple[int, list[OutcomeOut]]] = OrderedDict()
+        self._points: OrderedDict[tuple[str, str], list[OutcomeOut]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> tuple[int, list[OutcomeOut]] | None:
+    def get(self, key: tuple[str, str]) -> list[OutcomeOut] | None:
         with self._lock:
             point = self._points.get(key)
             if point is not None:
                 self._points.move_to_end(key)
             return point
 
-    def put(self, key: tuple[str, str], point: tuple[int, list[OutcomeOut]]) -> None:
+    def put(self, key: tuple[str, str], point: list[OutcomeOut]) -> None:
         with self._lock:
             self._points[key] = point
             while len(self._points) > self._size:
@@ -82,7 +83,7 @@ def dates(start: dt.date, end: dt.date, step_days: int) -> list[dt.date]:
 def timeline(
     engine: Engine,
     case: CaseHead,
-    rows: Sequence[ReportRow],
+    rows: Sequence[Row[Any]],
     days: Sequence[dt.date],
     cache: PointCache,
 ) -> TimelineOut:
@@ -91,22 +92,18 @@ def timeline(
     reports = CaseReports(engine.catalog, rows)
     digests = [report_digest(row) for row in rows]
     points = []
-    for day in days:
-        counted = reports.counted(day)
-        used = [digest for digest, counts in zip(digests, counted, strict=True) if counts]
-        digest = evidence_hash(day, digests_hash(used), case.prior)
+    for day, (digest_sum, used) in zip(days, reports.sweep(days, digests), strict=True):
+        digest = evidence_hash(day, digests_hash([digest_sum]), case.prior)
         key = (engine.artifact.id, digest)
-        point = cache.get(key)
-        if point is None:
-            forecast = reports.forecast(engine, day, case.prior, explain=False)
-            point = (len(used), outcomes_out(forecast))
-            cache.put(key, point)
-        used_count, probabilities = point
+        probabilities = cache.get(key)
+        if probabilities is None:
+            probabilities = outcomes_out(reports.forecast(engine, day, case.prior, explain=False))
+            cache.put(key, probabilities)
         points.append(
             TimelinePoint(
                 as_of=day,
                 evidence_hash=digest,
-                reports_used=used_count,
+                reports_used=used,
                 reports_left_out=reports.left_out(day),
                 probabilities=probabilities,
             )
@@ -124,7 +121,7 @@ def timeline(
 
 
 def changes(
-    engine: Engine, case: CaseHead, rows: Sequence[ReportRow], start: dt.date, end: dt.date
+    engine: Engine, case: CaseHead, rows: Sequence[Row[Any]], start: dt.date, end: dt.date
 ) -> ChangesOut:
     """What moved the case's forecast from `start` to `end`, decomposed exactly: each report
     retracted in between (in the order retracted), the ageing of the reports that counted on

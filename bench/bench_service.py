@@ -92,7 +92,8 @@ def seed(url: str) -> None:
     from models.scenario import load_scenario
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    httpx.post(f"{url}/v1/cases", json=ARTICLE_CASE, headers=auth).raise_for_status()
+    case = ARTICLE_CASE | {"opened_on": str(ARTICLE_CASE["opened_on"])}
+    httpx.post(f"{url}/v1/cases", json=case, headers=auth).raise_for_status()
     scenario = load_scenario(ARTICLE_SCENARIO, load_catalog()).scenario
     reports = [entry.model_dump(mode="json") for entry in scenario.reports]
     httpx.post(f"{url}/v1/cases/{CASE}/reports", json=reports, headers=auth).raise_for_status()

@@ -3,15 +3,14 @@ and how a scenario's forecast moves with what is not known yet or not certain in
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from models.catalog import OUTCOMES
 from models.engine import NO_OVERRIDES, Engine
-from models.predict import Forecast
+from models.predict import Forecast, Prior
 from models.scenario import Grade, LoadedScenario, ReportEntry, Scenario
+from models.timeline import Side, by_content, decompose
 
 type Probabilities = dict[str, float]
 
@@ -47,7 +46,7 @@ def change(after: Forecast, before: Forecast) -> Probabilities:
 
 @dataclass(frozen=True)
 class Difference:
-    """One way scenario B differs from A, and its effect alone on each outcome's probability."""
+    """One step from scenario A to B, and its change of each outcome's probability."""
 
     kind: Literal["added", "removed", "date", "overrides"]
     label: str
@@ -59,7 +58,7 @@ class Difference:
 class Comparison:
     a: Run
     b: Run
-    differences: tuple[Difference, ...]  # largest effect first
+    differences: tuple[Difference, ...]  # in the order of the path from A to B
 
     @property
     def total(self) -> Probabilities:
@@ -67,51 +66,30 @@ class Comparison:
 
 
 def compare(engine: Engine, a: LoadedScenario, b: LoadedScenario) -> Comparison:
-    """A and B side by side, with each difference's marginal effect: reports in B only added
-    to A (and reports in A only taken out), one at a time, on the later of the two dates with
-    A's overrides; the change of date alone (reports age); the change of overrides alone.
-    Effects interact, so they need not add up to the total."""
+    """A and B side by side, and what takes A to B, exactly (`models.timeline.decompose`): B's
+    overrides and kind on A's evidence, each report in A only taken out, the change of date
+    (the reports in both age), each report in B only put in. Each difference is its step's
+    change given the steps before it: the differences sum to the total change."""
     first, second = run(engine, a), run(engine, b)
-    later = max(a.scenario.as_of, b.scenario.as_of)
-    start = a.scenario.model_copy(update={"as_of": later})
-    reference = engine.run(start)
+    sa, sb = a.scenario, b.scenario
+    removed, added = by_content(sa.reports, sb.reports, key=lambda report: report)
+    start = Side(engine, sa.reports, sa.as_of, Prior(sa.kind), sa.overrides)
+    end = Side(engine, sb.reports, sb.as_of, Prior(sb.kind), sb.overrides)
+    path = decompose(start, end, removed, added, removed_kind="removed")
+    labels = {
+        "model": ("overrides", "B's overrides and kind instead of A's", None),
+        "ageing": ("date", f"as of {sb.as_of} instead of {sa.as_of} (reports age)", None),
+    }
     differences = []
-    if a.scenario.as_of < later:  # A's reports aged to B's date
-        label = f"as of {later} instead of {a.scenario.as_of} (reports age)"
-        differences.append(Difference("date", label, change(reference, first.forecast)))
-    elif b.scenario.as_of < later:  # B's reports seen younger, on its earlier date
-        aged = engine.run(b.scenario.model_copy(update={"as_of": later}))
-        label = f"as of {b.scenario.as_of} instead of {later} (reports younger)"
-        differences.append(Difference("date", label, change(second.forecast, aged)))
-    if a.scenario.overrides != b.scenario.overrides:
-        effect = change(second.forecast, engine.run(b.scenario, a.scenario.overrides))
-        differences.append(Difference("overrides", "B's overrides instead of A's", effect))
-    only_a, only_b = _multiset_difference(a.scenario.reports, b.scenario.reports)
-    for report in only_b:
-        effect = change(engine.run(_with_reports(start, report, adding=True)), reference)
-        differences.append(Difference("added", describe(report), effect, report))
-    for report in only_a:
-        effect = change(engine.run(_with_reports(start, report, adding=False)), reference)
-        differences.append(Difference("removed", describe(report), effect, report))
-    differences.sort(key=lambda d: -max(abs(v) for v in d.effect.values()))
+    for part in path.parts:
+        if part.index is None:
+            kind, label, report = labels[part.kind]
+        else:
+            report = (sa if part.kind == "removed" else sb).reports[part.index]
+            kind, label = part.kind, describe(report)
+        effect = dict(zip(OUTCOMES, map(float, part.change), strict=True))
+        differences.append(Difference(kind, label, effect, report))  # type: ignore[arg-type]
     return Comparison(first, second, tuple(differences))
-
-
-def _multiset_difference(
-    a: Sequence[ReportEntry], b: Sequence[ReportEntry]
-) -> tuple[list[ReportEntry], list[ReportEntry]]:
-    """Reports in A and not B, and in B and not A (a report repeated counts each time)."""
-    in_a, in_b = Counter(a), Counter(b)
-    return list((in_a - in_b).elements()), list((in_b - in_a).elements())
-
-
-def _with_reports(scenario: Scenario, report: ReportEntry, adding: bool) -> Scenario:
-    reports = list(scenario.reports)
-    if adding:
-        reports.append(report)
-    else:
-        reports.remove(report)
-    return scenario.model_copy(update={"reports": reports})
 
 
 def describe(report: ReportEntry) -> str:
@@ -192,4 +170,4 @@ def _with_report(scenario: Scenario, indicator: str, value: float, grade: Grade)
         source="hypothetical report (sensitivity)",
         grade=grade,
     )
-    return _with_reports(scenario, report, adding=True)
+    return scenario.model_copy(update={"reports": [*scenario.reports, report]})

@@ -18,11 +18,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models import analysis
+from models import importer as importing
 from models.agreement import second_coding_beside
 from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.engine import Engine, forecast_record
 from models.errors import ForecastError
+from models.importer import TOKEN_FILE, ImportFileError, ImportRow, read_import
 from models.predict import Forecast
 from models.psis import RELIABLE_K
 from models.reference import DEFAULT_REFERENCE, load_reference
@@ -384,8 +386,9 @@ def compare(
     artifact: ArtifactOption = DEFAULT_ARTIFACT,
     as_json: JsonOption = False,
 ) -> None:
-    """Two scenarios side by side, and what makes the difference: each report in one and not
-    the other, and each other change, with its effect alone on every outcome.
+    """Two scenarios side by side, and what takes A to B, step by step: B's overrides, each
+    report in A only taken out, the change of date (reports age), each report in B only put
+    in; each step's change given the steps before it, so the steps sum to B - A exactly.
 
     Example: forecast compare scenarios/baseline-2022-07-19.yaml
     scenarios/mobilization-confirmed.yaml
@@ -414,7 +417,7 @@ def compare(
         before, after = result.a.forecast.mean(outcome), result.b.forecast.mean(outcome)
         side.add_row(outcome, f"{before:.1%}", f"{after:.1%}", _points(after - before))
     console.print(side)
-    why = Table(title="What makes the difference (each change alone, from A)", title_justify="left")
+    why = Table(title="What takes A to B (the steps sum to B - A)", title_justify="left")
     for column in ("change", *OUTCOMES):
         why.add_column(column)
     for difference in result.differences:
@@ -424,6 +427,73 @@ def compare(
         why.add_row("(none: same reports, date and overrides)", *("" for _ in OUTCOMES))
     console.print(why)
     _print_provenance(engine, [result.a, result.b])
+
+
+@app.command("import")
+@one_line_errors
+def import_reports(
+    file: Annotated[
+        Path, typer.Argument(help="Reports as CSV (a header row naming the columns) or YAML.")
+    ],
+    case: Annotated[str, typer.Option("--case", help="The case to add them to.")],
+    url: Annotated[str, typer.Option("--url", envvar="ESC_URL", help="The service.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token", envvar="ESC_WRITE_TOKEN", help=f"Write token (default: {TOKEN_FILE})."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row against the case; post nothing.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Post historical reporting to a case through the API: each row a report with
+    observed_on, known_at (when the analyst had it), source and grade. Every row is checked
+    first, against the case and the service's indicators; a bad row is reported by its line
+    and nothing is posted. Rows go in batches of 500, each stored whole; importing the file
+    again stores nothing twice.
+
+    Example: forecast import reporting.csv --case belarus-ukraine-2022 --dry-run
+    """
+    with importing.Service(url, token or _token_file()) as service:
+        rows = read_import(file, service.facts(case))
+        _print_import_summary(file, case, rows)
+        if dry_run:
+            console.print("dry run: every row is fine; nothing was posted")
+            return
+        with Progress(console=console, disable=quiet, transient=True) as progress:
+            task = progress.add_task(f"posting to {case}", total=len(rows))
+            forecast = service.post(case, rows, lambda done: progress.update(task, completed=done))
+    shown = ", ".join(f"{p['outcome']} {p['mean']:.1%}" for p in forecast["probabilities"])
+    console.print(
+        f"posted {len(rows)} reports; {case} as of {forecast['as_of']}: {shown}", soft_wrap=True
+    )
+
+
+def _token_file() -> str:
+    try:
+        return TOKEN_FILE.read_text().strip()
+    except OSError:
+        reason = (
+            f"no write token: give --token (or ESC_WRITE_TOKEN), or run from where {TOKEN_FILE} is"
+        )
+        raise ImportFileError("token", reason) from None
+
+
+def _print_import_summary(file: Path, case: str, rows: list[ImportRow]) -> None:
+    observed = sorted(row.report.observed_on for row in rows)
+    known = sorted(row.report.known_at for row in rows if row.report.known_at is not None)
+    when = f", known {known[0]:%Y-%m-%d} to {known[-1]:%Y-%m-%d}" if known else ""
+    unknown = len(rows) - len(known)
+    defaulted = f"; {unknown} without known_at (known when posted)" if unknown else ""
+    console.print(
+        f"{file}: {len(rows)} reports for {case}, observed {observed[0]} to {observed[-1]}"
+        f"{when}{defaulted}",
+        soft_wrap=True,
+    )
 
 
 @app.command()

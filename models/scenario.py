@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from models.catalog import (
     OUTCOMES,
@@ -19,7 +28,7 @@ from models.catalog import (
 )
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
-from models.fields import IsoDate, Text, storable
+from models.fields import IsoDate, Moment, Text, storable
 from models.yamlio import YamlDocument, YamlLimits, did_you_mean, fail, parse_yaml, validate
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -81,6 +90,50 @@ class ReportEntry(Strict):
 
     def to_report(self) -> Report:
         return as_report(self)
+
+
+MAX_KEY = 200
+"""Longest idempotency key (its column's width)."""
+IdempotencyKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(storable)
+]
+
+
+class PostedReport(ReportEntry):
+    """A report entered into a case, posted or imported from a file: also when the evidence
+    became available to the analyst (`known_at`), and a key that makes a retry store nothing
+    twice."""
+
+    known_at: Moment | None = Field(
+        None,
+        description="When the evidence became available to the analyst: a date or a date and "
+        "time with its offset, not before observed_on nor in the future. Default: when it is "
+        "posted; set it to enter historical reporting.",
+    )
+    idempotency_key: (
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(storable)
+        ]
+        | None
+    ) = None
+
+    @field_validator("known_at")
+    @classmethod
+    def _known_once_seen_and_not_later_than_now(
+        cls, known_at: dt.datetime | None, info: ValidationInfo
+    ) -> dt.datetime | None:
+        if known_at is None:
+            return None
+        now = dt.datetime.now(dt.UTC)
+        if known_at > now:
+            raise ValueError(f"{known_at.isoformat()} is in the future (it is {now.isoformat()})")
+        observed = info.data.get("observed_on")
+        if observed is not None and known_at.date() < observed:  # both UTC
+            raise ValueError(
+                f"{known_at.isoformat()} is before the report was observed ({observed}): "
+                "evidence is known once it is seen"
+            )
+        return known_at
 
 
 class Overrides(Strict):

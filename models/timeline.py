@@ -9,7 +9,7 @@ end of that day and not yet retracted, aged to that day.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from models.scenario import Overrides
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _NEVER = np.iinfo(np.int64).max
+_DAY_MICROSECONDS = 86_400_000_000
 
 
 class StoredReport(ReportLike, Protocol):
@@ -74,20 +75,41 @@ class CaseReports:
         self.table = ReportTable.of(catalog, domain)
         self._known = np.array([_microseconds(r.known_at) for r in reports], dtype=np.int64)
         self._retracted = np.array([_microseconds(r.retracted_at) for r in reports], dtype=np.int64)
+        observed_at = (self.table.observed - _EPOCH.toordinal()) * _DAY_MICROSECONDS
+        self._counts_from = np.maximum(self._known, observed_at)  # once observed and known
+        self._standing_known = np.sort(self._known[self._retracted == _NEVER])
 
     def counted(self, day: dt.date) -> np.ndarray:
         """Mask of the reports that count on `day`."""
         end = _microseconds(end_of(day))
-        return (
-            (self.table.observed <= day.toordinal())
-            & (self._known < end)
-            & (self._retracted >= end)
-        )
+        return np.asarray((self._counts_from < end) & (self._retracted >= end))
 
     def left_out(self, day: dt.date) -> int:
         """How many reports, not retracted, became known only after `day`."""
         end = _microseconds(end_of(day))
-        return int(np.count_nonzero((self._known >= end) & (self._retracted == _NEVER)))
+        standing = self._standing_known
+        return int(standing.size - np.searchsorted(standing, end, side="left"))
+
+    def sweep(self, days: Sequence[dt.date], weights: Sequence[int]) -> Iterator[tuple[int, int]]:
+        """For each of `days`, in ascending order: the sum of the weights of the reports that
+        count that day, and how many they are. One pass over the reports' start and stop
+        events, however many days: what a long timeline needs for every day it does not
+        compute afresh."""
+        start, stop = self._counts_from, self._retracted
+        events: list[tuple[int, int, int]] = []
+        for n, weight in enumerate(weights):
+            if stop[n] > start[n]:  # else withdrawn before it ever counted
+                events.append((int(start[n]), weight, 1))
+                if stop[n] != _NEVER:
+                    events.append((int(stop[n]), -weight, -1))
+        events.sort(key=lambda event: event[0])
+        total = count = position = 0
+        for day in days:
+            end = _microseconds(end_of(day))
+            while position < len(events) and events[position][0] < end:
+                _, weight, step = events[position]
+                total, count, position = total + weight, count + step, position + 1
+            yield total, count
 
     def forecast(self, engine: Engine, day: dt.date, prior: Prior, explain: bool) -> Forecast:
         """The forecast as of `day` from the reports that count then."""

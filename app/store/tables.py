@@ -9,6 +9,8 @@ from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, String, Text,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from models.scenario import MAX_KEY
+
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """A timestamp stored in UTC and read back timezone-aware (SQLite forgets the zone)."""
@@ -71,7 +73,7 @@ class ReportRow(Base):
     known_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY))
 
 
 class ForecastRow(Base):

@@ -129,7 +129,10 @@ def test_compare_names_what_makes_the_difference(tmp_path: Path, artifact_path: 
     for before, after in zip(a, b, strict=True):
         assert result["change"][before["outcome"]] == pytest.approx(after["mean"] - before["mean"])
     kinds = {d["kind"]: d for d in result["differences"]}
-    assert set(kinds) == {"added", "date"}
+    assert [d["kind"] for d in result["differences"]] == ["date", "added"]  # the path's order
+    for outcome, total in result["change"].items():
+        steps = sum(d["effect"][outcome] for d in result["differences"])
+        assert steps == pytest.approx(total, abs=1e-12)
     assert "covert_mobilization present (A, 2022-07-25" in kinds["added"]["what"]
     # The catalog makes covert mobilization far likelier before an invasion than otherwise.
     assert kinds["added"]["effect"]["direct_invasion"] > 0.02

@@ -15,7 +15,7 @@ from models.catalog import load_catalog
 from models.engine import Engine
 from models.evidence import Report, evidence_from_reports
 from models.predict import Predictor, Prior
-from models.timeline import CaseReports, Side, by_content, counts_on, decompose
+from models.timeline import CaseReports, Side, by_content, counts_on, decompose, end_of
 
 from ..conftest import synthetic_draws
 
@@ -68,6 +68,22 @@ def test_the_reports_counted_on_a_day_are_those_known_and_standing_then(
 ) -> None:
     counted = CaseReports(CATALOG, reports).counted(day)
     assert list(counted) == [counts_on(report, day) for report in reports]
+
+
+@SETTINGS
+@given(reports=st.lists(stored_reports(), max_size=30), day_list=st.lists(days, max_size=20))
+def test_one_sweep_gives_each_day_what_counts_then(
+    reports: list[Stored], day_list: list[dt.date]
+) -> None:
+    case = CaseReports(CATALOG, reports)
+    ordered = sorted(day_list)
+    weights = [2**200 + 7 * n for n in range(len(reports))]
+    for day, (total, count) in zip(ordered, case.sweep(ordered, weights), strict=True):
+        counted = case.counted(day)
+        assert total == sum(w for w, counts in zip(weights, counted, strict=True) if counts)
+        assert count == int(counted.sum())
+        later = sum(r.known_at >= end_of(day) and r.retracted_at is None for r in reports)
+        assert case.left_out(day) == later
 
 
 def means(reports: list[Report], day: dt.date) -> np.ndarray:

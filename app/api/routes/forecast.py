@@ -6,10 +6,11 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Row
 from starlette.datastructures import State
 
 from app import live
@@ -22,7 +23,6 @@ from app.schemas import ChangesOut, ForecastOut, HistoryPoint, TimelineOut
 from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, case_head
-from app.store.tables import ReportRow
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
@@ -119,7 +119,7 @@ async def get_timeline(
     known on each date; and the reports known by `to`, each with its observed_on and known_at,
     as markers. At most 1,000 points."""
 
-    def build(case: CaseHead, rows: list[ReportRow]) -> str:
+    def build(case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(end, case)
         first = start or max(case.opened_on, last - TIMELINE_SPAN)
         days = timelines.dates(first, last, step)
@@ -138,7 +138,7 @@ async def get_changes(
     that counted at both dates, each report that became known in between; the parts sum to the
     total change. `headline` names the outcome that moved most and the part that moved it most."""
 
-    def build(case: CaseHead, rows: list[ReportRow]) -> str:
+    def build(case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(end, case)
         first = last - SINCE if start is None else start
         return timelines.changes(engine, case, rows, first, last).model_dump_json()
@@ -158,7 +158,7 @@ async def _replayed(
     request: Request,
     engine: Engine,
     case_id: str,
-    build: Callable[[CaseHead, list[ReportRow]], str],
+    build: Callable[[CaseHead, list[Row[Any]]], str],
 ) -> Response:
     """`build`'s JSON from the case and its reports, computed off the event loop a few at a
     time (429 while many wait), with an ETag of its own."""

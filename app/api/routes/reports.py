@@ -40,9 +40,9 @@ async def post_reports(
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_REPORTS:
         raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
-    now = dt.datetime.now(dt.UTC)
-    check_posted(engine, batch, now)
-    written = await request.app.state.writer.write(engine, case_id, batch, now.date())
+    on = today()
+    check_posted(engine, batch, on)
+    written = await request.app.state.writer.write(engine, case_id, batch, on)
     # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
     reports = _REPORTS.dump_json(written.reports).decode()
     content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'

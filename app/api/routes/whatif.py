@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.api.deps import CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE
-from app.forecasting import Known, check_period, check_posted, forecast_from, known_on, served_form
+from app.forecasting import (
+    Known,
+    check_period,
+    check_posted,
+    forecast_from,
+    known_on,
+    served_form,
+    today,
+)
 from app.limits import CostlyWork
 from app.scenarios import ScenarioReader
 from app.schemas import ForecastOut, ReportIn, WhatIfIn
@@ -44,10 +50,9 @@ async def what_if(
 def _with_reports(
     case: CaseHead, reports: list[ReportIn], session: Session, engine: Engine
 ) -> ForecastOut:
-    now = dt.datetime.now(dt.UTC)
-    check_posted(engine, reports, now)
+    check_posted(engine, reports, today())
     check_period(case.opened_on, reports)
-    on = case.now(now.date())
+    on = case.now(today())
     for number, report in enumerate(reports):
         if report.observed_on > on:
             reason = f"{report.observed_on} is after the case's clock, {on}"
