@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -46,8 +47,9 @@ from app.store.db import (
     sqlite_path,
     unwritable,
 )
-from app.timeline import PointCache
+from app.timeline import PastModels, PointCache
 from app.writer import ReportWriter
+from models.artifact import keep_archived
 from models.engine import Engine
 from models.errors import ArtifactError
 from models.predict import keep_freed_memory
@@ -85,6 +87,15 @@ def close_database(database: Database, local_polls: LocalPolls | None) -> None:
     database.dispose()
 
 
+def archive(engine: Engine, path: Path) -> None:
+    """Keep the served model in the artifact archive, so that what it served can be replayed
+    after the next fit; a read-only model directory loses only that."""
+    try:
+        keep_archived(engine.artifact, path)
+    except OSError as exc:
+        log.warning("cannot keep %s in the archive (%s)", engine.artifact.id, exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -108,9 +119,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine = Engine.load(
                 settings.artifact_path, settings.catalog_path, settings.reference_path
             )
+            archive(app.state.engine, settings.artifact_path)
         except ArtifactError as exc:
             app.state.engine_error = str(exc)
             log.error("not ready: %s", exc)
+        app.state.past_models = PastModels(settings.artifact_path)
         app.state.events = ForecastEvents(
             lambda case_id: current(app.state, app.state.engine, case_id, today())
         )

@@ -318,11 +318,13 @@ class Headline(BaseModel):
 
 class ChangesOut(BaseModel):
     """What moved the forecast from `start` to `end`: the parts sum to `total` exactly (to
-    float precision). Path: model, retractions, ageing, additions in the order they became
-    known; each part is its step's change given the steps before it."""
+    float precision). Path: the model (when another served the start), retractions, ageing,
+    additions in the order they became known; each part is its step's change given the steps
+    before it."""
 
     case_id: str
     artifact_id: str
+    start_artifact_id: str  # the model the start is replayed with: the one that served it
     start: dt.date
     end: dt.date
     start_forecast: list[OutcomeOut]
@@ -330,3 +332,4 @@ class ChangesOut(BaseModel):
     total: dict[str, float]
     parts: list[ChangePart]
     headline: Headline
+    notes: list[str] = []

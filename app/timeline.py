@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import compress
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +32,10 @@ from app.schemas import (
     TimelinePoint,
 )
 from app.store.cases import CaseHead
+from models.artifact import load_archived
 from models.catalog import OUTCOMES
 from models.engine import Engine, probability_records
-from models.errors import EvidenceError
+from models.errors import ArtifactError, EvidenceError
 from models.predict import Forecast
 from models.timeline import CaseReports, Side, decompose, end_of
 
@@ -120,13 +122,58 @@ def timeline(
     )
 
 
+class PastModels:
+    """The models the service served before its current one, loaded from the artifact archive
+    (`models.artifact.archived`) when a change is explained across a new fit; the last few
+    kept in memory."""
+
+    def __init__(self, artifact_path: Path, keep: int = 2) -> None:
+        self._path = artifact_path
+        self._keep = keep
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def at_start(self, current: Engine, served_by: str | None) -> tuple[Engine, list[str]]:
+        """The model to replay a change's start with: the one that served the case then (per
+        the audit record), if the archive has it and it fits the catalog; else the current
+        one, with a note saying why."""
+        if served_by is None or served_by == current.artifact.id:
+            return current, []
+        try:
+            return self._engine(current, served_by), []
+        except ArtifactError as exc:
+            note = (
+                f"The model changed since then ({served_by} to {current.artifact.id}), but "
+                f"{served_by} cannot be replayed ({exc}): both dates use {current.artifact.id}."
+            )
+            return current, [note]
+
+    def _engine(self, current: Engine, artifact_id: str) -> Engine:
+        with self._lock:
+            engine = self._engines.get(artifact_id)
+            if engine is None:
+                artifact = load_archived(self._path, artifact_id, current.catalog)
+                engine = Engine(current.catalog, artifact, artifact.predictor(current.catalog))
+                self._engines[artifact_id] = engine
+                while len(self._engines) > self._keep:
+                    self._engines.popitem(last=False)
+            self._engines.move_to_end(artifact_id)
+            return engine
+
+
 def changes(
-    engine: Engine, case: CaseHead, rows: Sequence[Row[Any]], start: dt.date, end: dt.date
+    engine: Engine,
+    case: CaseHead,
+    rows: Sequence[Row[Any]],
+    period: tuple[dt.date, dt.date],
+    start_model: tuple[Engine, list[str]],
 ) -> ChangesOut:
-    """What moved the case's forecast from `start` to `end`, decomposed exactly: each report
-    retracted in between (in the order retracted), the ageing of the reports that counted on
-    both dates, each report that became known in between (in the order known). The service
-    replays both dates with the model it serves, so there is no model part here."""
+    """What moved the case's forecast from the start of `period` to its end, decomposed
+    exactly: the model, if the start was served by another (`PastModels.at_start`); each
+    report retracted in between (in the order retracted); the ageing of the reports that
+    counted on both dates; each report that became known in between (in the order known)."""
+    start, end = period
+    start_engine, notes = start_model
     if start > end:
         raise EvidenceError("query.from", f"{start} is after to ({end})")
     reports = CaseReports(engine.catalog, rows)
@@ -149,7 +196,7 @@ def changes(
             f"{MAX_CHANGED_REPORTS}: compare closer dates"
         )
         raise EvidenceError("query.from", reason)
-    start_side = Side(engine, start_rows, start, case.prior)
+    start_side = Side(start_engine, start_rows, start, case.prior)
     end_side = Side(engine, end_rows, end, case.prior)
     decomposition = decompose(start_side, end_side, removed, added)
     parts = [
@@ -167,13 +214,17 @@ def changes(
     return ChangesOut(
         case_id=case.id,
         artifact_id=engine.artifact.id,
+        start_artifact_id=start_engine.artifact.id,
         start=start,
         end=end,
-        start_forecast=outcomes_out(reports.forecast(engine, start, case.prior, explain=False)),
+        start_forecast=outcomes_out(
+            reports.forecast(start_engine, start, case.prior, explain=False)
+        ),
         end_forecast=outcomes_out(reports.forecast(engine, end, case.prior, explain=False)),
         total=_per_outcome(decomposition.total),
         parts=parts,
         headline=_headline(decomposition.total, [part.change for part in decomposition.parts]),
+        notes=notes,
     )
 
 

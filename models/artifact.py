@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -67,8 +68,42 @@ def make_artifact(draws: ModelDraws, meta: dict[str, Any]) -> Artifact:
     return Artifact(draws, sealed)
 
 
+def archived(path: Path, artifact_id: str) -> Path:
+    """Where the artifact `artifact_id`, once served from `path`, is kept: beside it, by id."""
+    return path.parent / "archive" / f"{artifact_id}.npz"
+
+
+def keep_archived(artifact: Artifact, path: Path) -> None:
+    """Keep the artifact at `path` in the archive (a hard link: no copy), so that forecasts it
+    served can be replayed after a new fit replaces it. Does nothing if it is there already."""
+    kept = archived(path, artifact.id)
+    if kept.exists():
+        return
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(path, kept)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(path, kept)
+
+
+def load_archived(path: Path, artifact_id: str, catalog: Catalog) -> Artifact:
+    """An archived artifact, to replay a forecast it served: whole, of this format and fitted
+    on this catalog (its draws mean nothing under another); ArtifactError saying why not."""
+    kept = archived(path, artifact_id)
+    artifact = _read(kept)
+    if artifact.meta.get("format") != ARTIFACT_FORMAT or artifact.id != artifact_id:
+        raise ArtifactError(f"{kept}: not the artifact {artifact_id} of this format")
+    if arrays_digest(artifact.draws) != artifact.meta.get("arrays_sha256"):
+        raise ArtifactError(f"{kept}: corrupt (checksum mismatch)")
+    if artifact.meta.get("catalog_sha256") != catalog.fingerprint:
+        raise ArtifactError(f"{artifact_id} was fitted on another catalog")
+    _check_draws(kept, artifact.draws, catalog)
+    return artifact
+
+
 def save_artifact(artifact: Artifact, path: Path) -> None:
-    """Write atomically: a reader never sees a half-written artifact."""
+    """Write atomically (a reader never sees a half-written artifact), and keep it in the
+    archive (`keep_archived`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
@@ -82,6 +117,7 @@ def save_artifact(artifact: Artifact, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    keep_archived(artifact, path)
 
 
 def load_artifact(path: Path, catalog: Catalog, reference_fingerprint: str) -> Artifact:

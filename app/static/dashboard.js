@@ -757,7 +757,8 @@ function renderSince() {
 }
 
 function partLabel(part) {
-  if (part.kind === "model") return "a new model";
+  if (part.kind === "model")
+    return `a new model (${state.changes.start_artifact_id} to ${state.changes.artifact_id})`;
   if (part.kind === "ageing") return "ageing of the reports that stood throughout";
   const r = part.report;
   const what = `${labelOf(r.indicator)} ${reportValue(r.value)} (${r.source}, ${r.grade})`;

@@ -46,3 +46,15 @@ def points(session: Session, case_id: str) -> list[ForecastRow]:
     get_case(session, case_id)
     query = select(ForecastRow).where(ForecastRow.case_id == case_id).order_by(ForecastRow.id)
     return list(session.scalars(query))
+
+
+def artifact_at(session: Session, case_id: str, moment: dt.datetime) -> str | None:
+    """The model whose forecast of the case was in force at `moment` (the last one served
+    before it, in the audit record), or None if none had been served."""
+    query = (
+        select(ForecastRow.artifact_id)
+        .where(ForecastRow.case_id == case_id, ForecastRow.recorded_at < moment)
+        .order_by(ForecastRow.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)

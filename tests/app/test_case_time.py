@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import update
 
+from app.store.db import make_engine
+from app.store.tables import ForecastRow
+from models.artifact import archived, load_artifact, make_artifact, save_artifact
 from models.catalog import load_catalog
+from models.predict import ModelDraws
+from models.reference import load_reference
 from models.timeline import end_of
 
 from .conftest import AUTH, BELARUS
@@ -312,3 +321,53 @@ def test_what_moved_the_forecast_sums_to_the_change(historical: TestClient) -> N
     assert headline["change"] == changes["total"][headline["outcome"]]
     opposition = changes["parts"][2]["change"]
     assert opposition["no_entry"] > 0 > opposition["direct_invasion"]
+
+
+def test_a_new_model_is_a_part_of_the_change_it_made(
+    make_app: Callable[..., FastAPI], artifact_path: Path, database_url: str, tmp_path: Path
+) -> None:
+    """A fit between the two dates: the start is replayed with the model that served it (kept
+    in the artifact archive), and the new model's effect is a part of its own."""
+    catalog = load_catalog()
+    first = load_artifact(artifact_path, catalog, load_reference(catalog).fingerprint)
+    path = tmp_path / "model" / "posterior.npz"
+    save_artifact(first, path)
+    half = ModelDraws(
+        first.draws.theta[::2],
+        first.draws.phi[::2],
+        {kind: pi[::2] for kind, pi in first.draws.pi.items()},
+    )
+    sealed = ("artifact_id", "arrays_sha256", "format")
+    second = make_artifact(half, {k: v for k, v in first.meta.items() if k not in sealed})
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    live = BELARUS | {"opened_on": OPENED.isoformat()}
+    with TestClient(make_app(artifact_path=path)) as old:
+        assert old.post("/v1/cases", json=live, headers=AUTH).status_code == 201
+        post(old, report(observed_on=yesterday.isoformat(), known_at=yesterday.isoformat()))
+        served = old.get(FORECAST, params={"as_of": yesterday.isoformat()}).json()
+    database = make_engine(database_url)
+    with database.begin() as connection:  # as if that forecast had been served yesterday
+        noon = dt.datetime.combine(yesterday, dt.time(12), dt.UTC)
+        connection.execute(update(ForecastRow).values(recorded_at=noon))
+    database.dispose()
+    save_artifact(second, path)  # a new fit; the first stays in the archive
+    since = {"from": yesterday.isoformat()}
+
+    with TestClient(make_app(artifact_path=path)) as new:
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        post(new, report(indicator="troop_shortfall", observed_on=today, known_at=None))
+        changes = new.get(f"{FORECAST}/changes", params=since).json()
+    assert (changes["start_artifact_id"], changes["artifact_id"]) == (first.id, second.id)
+    assert [part["kind"] for part in changes["parts"]] == ["model", "ageing", "added"]
+    assert changes["start_forecast"] == served["probabilities"] and changes["notes"] == []
+    for outcome, total in changes["total"].items():
+        parts = sum(part["change"][outcome] for part in changes["parts"])
+        assert parts == pytest.approx(total, abs=1e-12)
+
+    archived(path, first.id).unlink()  # the old model lost: said, and the new one used
+    with TestClient(make_app(artifact_path=path)) as new:
+        changes = new.get(f"{FORECAST}/changes", params=since).json()
+    assert changes["start_artifact_id"] == second.id
+    assert [part["kind"] for part in changes["parts"]] == ["ageing", "added"]
+    [note] = changes["notes"]
+    assert first.id in note and "cannot be replayed" in note

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Row
+from sqlalchemy.orm import Session
 from starlette.datastructures import State
 
 from app import live
@@ -27,6 +28,7 @@ from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
 from models.fields import IsoDate
+from models.timeline import end_of
 
 router = APIRouter(prefix="/v1/cases/{case_id}/forecast", tags=["forecast"])
 
@@ -119,7 +121,7 @@ async def get_timeline(
     known on each date; and the reports known by `to`, each with its observed_on and known_at,
     as markers. At most 1,000 points."""
 
-    def build(case: CaseHead, rows: list[Row[Any]]) -> str:
+    def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(end, case)
         first = start or max(case.opened_on, last - TIMELINE_SPAN)
         days = timelines.dates(first, last, step)
@@ -134,14 +136,18 @@ async def get_changes(
     case_id: CaseId, request: Request, engine: EngineDep, start: Start = None, end: End = None
 ) -> Response:
     """What moved the forecast from `from` (default: 30 days before `to`) to `to`, as an exact
-    decomposition per outcome: each report retracted in between, the ageing of the reports
-    that counted at both dates, each report that became known in between; the parts sum to the
+    decomposition per outcome: a new model, if another served the case at `from` (replayed
+    from the artifact archive); each report retracted in between; the ageing of the reports
+    that counted at both dates; each report that became known in between. The parts sum to the
     total change. `headline` names the outcome that moved most and the part that moved it most."""
 
-    def build(case: CaseHead, rows: list[Row[Any]]) -> str:
+    def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(end, case)
         first = last - SINCE if start is None else start
-        return timelines.changes(engine, case, rows, first, last).model_dump_json()
+        served_by = history.artifact_at(session, case.id, end_of(first))
+        start_model = request.app.state.past_models.at_start(engine, served_by)
+        answer = timelines.changes(engine, case, rows, (first, last), start_model)
+        return answer.model_dump_json()
 
     return await _replayed(request, engine, case_id, build)
 
@@ -158,7 +164,7 @@ async def _replayed(
     request: Request,
     engine: Engine,
     case_id: str,
-    build: Callable[[CaseHead, list[Row[Any]]], str],
+    build: Callable[[Session, CaseHead, list[Row[Any]]], str],
 ) -> Response:
     """`build`'s JSON from the case and its reports, computed off the event loop a few at a
     time (429 while many wait), with an ETag of its own."""
@@ -167,7 +173,7 @@ async def _replayed(
         with request.app.state.sessions() as session:
             case = case_head(session, case_id)
             rows = store.list_reports(session, case_id)
-            return build(case, rows)
+            return build(session, case, rows)
 
     async with request.app.state.replays.slot():
         payload = await run_in_threadpool(run)
