@@ -34,10 +34,11 @@ from app.schemas import (
 from app.store.cases import CaseHead
 from models.artifact import load_archived
 from models.catalog import OUTCOMES
-from models.engine import Engine, probability_records
+from models.engine import Engine
 from models.errors import ArtifactError, EvidenceError
 from models.predict import Forecast
 from models.timeline import CaseReports, Side, decompose, end_of
+from models.words import icd203
 
 MAX_POINTS = 1000
 """Most points one timeline may have (a daily timeline of almost three years)."""
@@ -46,23 +47,28 @@ MAX_CHANGED_REPORTS = 500
 CACHED_POINTS = 50_000
 
 
+type Bounds = tuple[tuple[float, float, float], ...]
+"""Each outcome's (mean, lower, upper): a point as cached, about 300 bytes (as pydantic
+objects, ten times that)."""
+
+
 class PointCache:
-    """Timeline points by (model, evidence hash), least recently used dropped past `size`.
-    Shared by the threads that compute timelines."""
+    """Timeline points by (model, evidence hash), least recently used dropped past `size`
+    (50,000: some 15 MB). Shared by the threads that compute timelines."""
 
     def __init__(self, size: int = CACHED_POINTS) -> None:
         self._size = size
-        self._points: OrderedDict[tuple[str, str], list[OutcomeOut]] = OrderedDict()
+        self._points: OrderedDict[tuple[str, str], Bounds] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str]) -> list[OutcomeOut] | None:
+    def get(self, key: tuple[str, str]) -> Bounds | None:
         with self._lock:
             point = self._points.get(key)
             if point is not None:
                 self._points.move_to_end(key)
             return point
 
-    def put(self, key: tuple[str, str], point: list[OutcomeOut]) -> None:
+    def put(self, key: tuple[str, str], point: Bounds) -> None:
         with self._lock:
             self._points[key] = point
             while len(self._points) > self._size:
@@ -97,17 +103,17 @@ def timeline(
     for day, (digest_sum, used) in zip(days, reports.sweep(days, digests), strict=True):
         digest = evidence_hash(day, digests_hash([digest_sum]), case.prior)
         key = (engine.artifact.id, digest)
-        probabilities = cache.get(key)
-        if probabilities is None:
-            probabilities = outcomes_out(reports.forecast(engine, day, case.prior, explain=False))
-            cache.put(key, probabilities)
+        bounds = cache.get(key)
+        if bounds is None:
+            bounds = _bounds(reports.forecast(engine, day, case.prior, explain=False))
+            cache.put(key, bounds)
         points.append(
             TimelinePoint(
                 as_of=day,
                 evidence_hash=digest,
                 reports_used=used,
                 reports_left_out=reports.left_out(day),
-                probabilities=probabilities,
+                probabilities=_outcomes(bounds),
             )
         )
     end = end_of(days[-1])
@@ -217,10 +223,10 @@ def changes(
         start_artifact_id=start_engine.artifact.id,
         start=start,
         end=end,
-        start_forecast=outcomes_out(
-            reports.forecast(start_engine, start, case.prior, explain=False)
+        start_forecast=_outcomes(
+            _bounds(reports.forecast(start_engine, start, case.prior, explain=False))
         ),
-        end_forecast=outcomes_out(reports.forecast(engine, end, case.prior, explain=False)),
+        end_forecast=_outcomes(_bounds(reports.forecast(engine, end, case.prior, explain=False))),
         total=_per_outcome(decomposition.total),
         parts=parts,
         headline=_headline(decomposition.total, [part.change for part in decomposition.parts]),
@@ -237,8 +243,16 @@ def _headline(total: np.ndarray, parts: Sequence[np.ndarray]) -> Headline:
     return Headline(outcome=OUTCOMES[k], change=float(total[k]), mostly=mostly)
 
 
-def outcomes_out(forecast: Forecast) -> list[OutcomeOut]:
-    return [OutcomeOut.model_validate(p) for p in probability_records(forecast)]
+def _bounds(forecast: Forecast) -> Bounds:
+    return tuple((p.mean, p.lower, p.upper) for p in forecast.probabilities)
+
+
+def _outcomes(bounds: Bounds) -> list[OutcomeOut]:
+    """Each outcome's probability as served, with its ICD-203 words."""
+    return [
+        OutcomeOut(outcome=outcome, mean=mean, lower=lower, upper=upper, words=icd203(mean))
+        for outcome, (mean, lower, upper) in zip(OUTCOMES, bounds, strict=True)
+    ]
 
 
 def _per_outcome(values: np.ndarray) -> dict[str, float]:

@@ -81,7 +81,16 @@ def scenario_prior(kind: str, overrides: Overrides, default: Prior | None = None
 def forecast_record(forecast: Forecast) -> dict[str, Any]:
     """A forecast as plain JSON-ready data, with ICD-203 words beside each probability."""
     return {
-        "probabilities": probability_records(forecast),
+        "probabilities": [
+            {
+                "outcome": p.outcome,
+                "mean": p.mean,
+                "lower": p.lower,
+                "upper": p.upper,
+                "words": icd203(p.mean),
+            }
+            for p in forecast.probabilities
+        ],
         "contributions": [
             {"indicator": c.indicator, "log_odds": c.log_odds} for c in forecast.contributions
         ],
@@ -106,17 +115,3 @@ def forecast_record(forecast: Forecast) -> dict[str, Any]:
         "base_rates": [shift._asdict() for shift in forecast.base_rates],
         "outcomes": list(OUTCOMES),
     }
-
-
-def probability_records(forecast: Forecast) -> list[dict[str, Any]]:
-    """Each outcome's probability (mean, 90% interval) with its ICD-203 words."""
-    return [
-        {
-            "outcome": p.outcome,
-            "mean": p.mean,
-            "lower": p.lower,
-            "upper": p.upper,
-            "words": icd203(p.mean),
-        }
-        for p in forecast.probabilities
-    ]

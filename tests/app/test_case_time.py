@@ -122,6 +122,11 @@ def test_a_retry_repeats_known_at_or_leaves_it_out(historical: TestClient) -> No
     assert again == first
     moved = report(known_at="2022-07-03T00:00:00Z", idempotency_key="k-1")
     assert historical.post(REPORTS, json=moved, headers=AUTH).status_code == 409
+    dated = report(known_at="2022-07-03T10:00:00+02:00", idempotency_key="k-2")
+    stored = post(historical, dated)["reports"][0]
+    assert stored["known_at"] == "2022-07-03T08:00:00Z"
+    same = report(known_at="2022-07-03T08:00:00Z", idempotency_key="k-2")  # the same moment
+    assert post(historical, same)["reports"][0] == stored
 
 
 def test_a_historical_case_is_seen_at_its_clock(historical: TestClient) -> None:
