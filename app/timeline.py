@@ -3,9 +3,9 @@ a period, replayed from the reports known then, and what moved it between two da
 
 Both are functions of the stored reports, the case's prior and the model, so every worker and
 replica answers the same. A timeline's points are cached by what each depends on (the model and
-the evidence hash: the reports counted that day, the day, the prior): a new report re-computes
-only the points from the day it became known, and a dashboard re-reading a year of points costs
-a read of the reports and a look-up per point.
+the evidence hash: the reports counted that day, the day, the prior; with no report, the prior
+alone): a new report re-computes only the points from the day it became known, and a dashboard
+re-reading a year of points costs a read of the reports and a look-up per point.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Row
 
-from app.forecasting import digests_hash, evidence_hash, report_digest
+from app.forecasting import digests_hash, evidence_hash, prior_key, report_digest
 from app.schemas import (
     ChangePart,
     ChangesOut,
@@ -102,7 +102,8 @@ def timeline(
     points = []
     for day, (digest_sum, used) in zip(days, reports.sweep(days, digests), strict=True):
         digest = evidence_hash(day, digests_hash([digest_sum]), case.prior)
-        key = (engine.artifact.id, digest)
+        # With no report counted the day makes no difference (nothing ages): the prior's point.
+        key = (engine.artifact.id, digest if used else f"prior:{prior_key(case.prior)}")
         bounds = cache.get(key)
         if bounds is None:
             bounds = _bounds(reports.forecast(engine, day, case.prior, explain=False))
