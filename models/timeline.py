@@ -199,7 +199,7 @@ def decompose(
     for i in removed:
         now = _sum(now, [report_logs(start.reports[i], start.as_of)], sign=-1.0)
         path.step(removed_kind, i, means(end, now))
-    if start.as_of != end.as_of:
+    if start.as_of != end.as_of and common:  # else nothing ages: no part
         now = ReportTable.of(catalog, common).log_likelihoods(end.as_of)
         path.step("ageing", None, means(end, now))
     for i in added:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,30 +14,29 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from app.seed import ARTICLE_SCENARIO
+from app.seed import ARTICLE_CASE
+from app.serve import ensure_database
+from app.settings import Settings
 from models.catalog import load_catalog
-from models.scenario import load_scenario
 
-from ..app.conftest import BELARUS
-from .conftest import AUTH
+from ..app.test_end_to_end import serving
 from .test_dashboard import count, open_page, showing, wait
 
-ARTICLE = BELARUS | {"id": "article-2022", "opened_on": "2022-02-24", "clock": "2022-07-19"}
-CASE = f"/v1/cases/{ARTICLE['id']}"
+CASE = f"/v1/cases/{ARTICLE_CASE['id']}"
+
+
+@pytest.fixture(scope="module")
+def server(artifact_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service as `make serve` starts it on an empty store: the article's case seeded."""
+    database = f"sqlite:///{tmp_path_factory.mktemp('article') / 'article.db'}"
+    ensure_database(Settings(database_url=database), load_catalog())
+    with serving(artifact_path, database) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def article(server: str) -> Iterator[httpx.Client]:
-    """The article's case as `make serve` seeds it, entered through the API: historical, its
-    reports known on the day each was observed."""
-    scenario = load_scenario(ARTICLE_SCENARIO, load_catalog()).scenario
-    reports = [
-        entry.model_dump(mode="json") | {"known_at": f"{entry.observed_on}T12:00:00Z"}
-        for entry in scenario.reports
-    ]
-    with httpx.Client(base_url=server, headers=AUTH, timeout=10) as client:
-        assert client.post("/v1/cases", json=ARTICLE).status_code == 201
-        assert client.post(f"{CASE}/reports", json=reports).status_code == 201
+    with httpx.Client(base_url=server, timeout=10) as client:
         yield client
 
 
@@ -52,7 +52,7 @@ def forecast_at(http: httpx.Client, day: str | None = None) -> dict[str, Any]:
 def test_a_historical_case_opens_at_its_clock_and_moves_with_the_date(
     browser: WebDriver, server: str, article: httpx.Client
 ) -> None:
-    open_page(browser, f"{server}/#{ARTICLE['id']}")
+    open_page(browser, f"{server}/#{ARTICLE_CASE['id']}")
     at_clock = forecast_at(article)
     assert at_clock["as_of"] == "2022-07-19" and at_clock["reports_used"] == 18
     wait(browser).until(showing(at_clock))

@@ -134,7 +134,9 @@ def test_a_change_is_the_sum_of_its_parts_and_each_part_goes_the_reports_way(
     total = sum((part.change for part in changes.parts), np.zeros(3))
     np.testing.assert_allclose(total, changes.total, atol=1e-12)
     assert [part.kind for part in changes.parts] == (
-        ["retracted"] * len(gone) + (["ageing"] if first != last else []) + ["added"] * len(new)
+        ["retracted"] * len(gone)
+        + (["ageing"] if first != last and standing else [])
+        + ["added"] * len(new)
     )
     # A report moves toward the outcome it favours most, given what stood before it, and away
     # from the one it favours least; taking it out does the opposite.
