@@ -299,6 +299,7 @@ def test_what_moved_the_forecast_sums_to_the_change(historical: TestClient) -> N
         report(),
         report(indicator="public_opposition", observed_on="2022-07-08", known_at="2022-07-09"),
         report(indicator="pretext_claims", observed_on="2022-07-10", known_at="2022-07-12"),
+        report(indicator="rhetoric_shift", observed_on="2022-07-02", known_at="2022-07-03"),
     )["reports"]
     retracted = {"retracted_at": "2022-07-15T00:00:00Z"}
     path = f"{REPORTS}/{reports[0]['id']}"
@@ -324,7 +325,7 @@ def test_what_moved_the_forecast_sums_to_the_change(historical: TestClient) -> N
     assert end == means(historical.get(FORECAST, params={"as_of": "2022-07-19"}).json())
     headline = changes["headline"]
     assert headline["change"] == changes["total"][headline["outcome"]]
-    opposition = changes["parts"][2]["change"]
+    opposition = changes["parts"][2]["change"]  # the ageing part is of the rhetoric shift
     assert opposition["no_entry"] > 0 > opposition["direct_invasion"]
 
 
