@@ -3,8 +3,9 @@ cold (no point computed before) and cached, beside one forecast, through the ser
 
 One uvicorn process on loopback (SQLite). Each round creates a case and posts 500 reports spread
 over the year, each known a few days after it was observed (a new case: its points are cold);
-then times the first timeline request (cold), the same request repeated (cached), and a single
-as-of forecast of the same case (the baseline: the timeline's cost in forecasts). Rounds are
+then times the first timeline request (cold), the same request repeated (cached), a single as-of
+forecast of the same case (the baseline: the timeline's cost in forecasts, each replayed from the
+500 reports) and a poll of its live forecast (stored, one read). Rounds are
 interleaved so that the machine's drift between minutes shows as spread, not as bias.
 
 Run: .venv/bin/python -m bench.bench_timeline
@@ -69,7 +70,12 @@ def main() -> None:
             uvicorn_process("app.main:create_app", env, factory=True) as (url, _),
             httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
         ):
-            samples: dict[str, list[float]] = {"cold": [], "cached": [], "one forecast": []}
+            samples: dict[str, list[float]] = {
+                "cold": [],
+                "cached": [],
+                "one forecast": [],
+                "live poll": [],
+            }
             for round_number in range(ROUNDS):
                 case = f"bench-timeline-{round_number}"
                 body = {"id": case, "title": "bench", "state": "A", "target": "B"}
@@ -84,6 +90,7 @@ def main() -> None:
                 for _ in range(REPEATS):
                     samples["cached"].append(timed(client, f"{path}/timeline", span))
                     samples["one forecast"].append(timed(client, path, {"as_of": END.isoformat()}))
+                    samples["live poll"].append(timed(client, path, {}))
             size = len(client.get(f"{path}/timeline", params=span).content)
     one = statistics.median(samples["one forecast"])
     print(f"365 daily points, 500 reports, {ROUNDS} rounds; response {size / 1024:.0f} KiB")
