@@ -187,10 +187,12 @@ _UPDATE_LIVE = sa_update(LiveForecastRow).where(
 
 
 def _stopped_counting(report: Row[Any] | ReportRow, on: dt.date) -> bool:
-    """Whether a report just retracted counted on `on` and no longer does."""
+    """Whether a report just retracted counted on `on` (`counts_on`, as it stood before) and
+    no longer does."""
     end = end_of(on)
     retracted_at = report.retracted_at
-    return report.known_at < end and retracted_at is not None and retracted_at < end
+    counted = report.observed_on <= on and report.known_at < end
+    return counted and retracted_at is not None and retracted_at < end
 
 
 def _log_likelihoods(

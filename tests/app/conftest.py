@@ -24,6 +24,9 @@ BELARUS = {
     "target": "Ukraine",
     "patron": "Russia",
 }
+CASE = BELARUS["id"]
+REPORTS = f"/v1/cases/{CASE}/reports"
+FORECAST = f"/v1/cases/{CASE}/forecast"
 
 
 @pytest.fixture(scope="session")

@@ -24,14 +24,11 @@ from models.predict import ModelDraws
 from models.reference import load_reference
 from models.timeline import end_of
 
-from .conftest import AUTH, BELARUS
+from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 CATALOG = load_catalog()
 OPENED = dt.date(2022, 2, 24)
 HISTORICAL = BELARUS | {"opened_on": OPENED.isoformat()}
-CASE = BELARUS["id"]
-REPORTS = f"/v1/cases/{CASE}/reports"
-FORECAST = f"/v1/cases/{CASE}/forecast"
 
 
 def report(**change: Any) -> dict[str, Any]:

@@ -14,11 +14,7 @@ from fastapi.testclient import TestClient
 from app.forecasting import today
 from models.catalog import load_catalog
 
-from .conftest import AUTH, BELARUS
-
-CASE = BELARUS["id"]
-REPORTS = f"/v1/cases/{CASE}/reports"
-FORECAST = f"/v1/cases/{CASE}/forecast"
+from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 
 def report(**change: Any) -> dict[str, Any]:
