@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine as Database
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.api.deps import ReaderDep
 from app.api.responses import READ, errors
@@ -29,6 +31,9 @@ from app.api.routes import (
     reports,
     whatif,
 )
+from app.api.routes import (
+    keys as key_routes,
+)
 from app.api.routes.forecast import current
 from app.errors import install_error_handlers
 from app.events import ForecastEvents
@@ -39,6 +44,7 @@ from app.metrics import RequestMetrics
 from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
+from app.store import keys
 from app.store.db import (
     StorageProbe,
     make_engine,
@@ -87,6 +93,16 @@ def close_database(database: Database, local_polls: LocalPolls | None) -> None:
     database.dispose()
 
 
+def first_admin_key(open_session: Callable[[], Session], secret: str) -> None:
+    """Store the configured token as an admin key named "admin", unless it is a key already
+    (several workers starting at once: one of them stores it)."""
+    with open_session() as session:
+        try:
+            keys.ensure_key(session, secret, "admin", "admin")
+        except IntegrityError:
+            session.rollback()
+
+
 def archive(engine: Engine, path: Path) -> None:
     """Keep the served model in the artifact archive, so that what it served can be replayed
     after the next fit; a read-only model directory loses only that."""
@@ -108,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sqlite = database.dialect.name == "sqlite"
         app.state.local_polls = LocalPolls(database) if sqlite else None
         app.state.sessions = sessions(database)
+        if settings.write_token is not None:  # the configured token: the first admin key
+            first_admin_key(app.state.sessions, settings.write_token.get_secret_value())
         app.state.writer = ReportWriter(app.state.sessions)
         app.state.costly_work = CostlyWork()
         app.state.replays = CostlyWork(running=2, waiting=32)
@@ -152,7 +170,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, responses=errors(400, 500))
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.assets, name="static")
-    for module in (indicators, model, cases, reports, forecast, whatif, events, metrics):
+    for module in (
+        indicators,
+        model,
+        cases,
+        reports,
+        forecast,
+        whatif,
+        events,
+        metrics,
+        key_routes,
+    ):
         app.include_router(module.router, dependencies=[ReaderDep], responses=READ)
     app.openapi = lambda: openapi_with_catalog(app)  # type: ignore[method-assign]
     return app

@@ -89,6 +89,7 @@ class CaseOut(CaseIn):
     kind: Kind
     opened_on: dt.date
     created_at: dt.datetime
+    created_by: str | None  # the key's name (None: created before keys had names)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -142,6 +143,8 @@ class ReportOut(BaseModel):
     received_at: dt.datetime
     retracted_at: dt.datetime | None
     idempotency_key: str | None
+    entered_by: str | None  # the key's name (None: entered before keys had names)
+    retracted_by: str | None
 
 
 class OutcomeOut(BaseModel):
@@ -333,3 +336,45 @@ class ChangesOut(BaseModel):
     parts: list[ChangePart]
     headline: Headline
     notes: list[str] = []
+
+
+KEY_NAME = r"^[a-z0-9][a-z0-9._-]{0,79}$"
+
+
+class KeyIn(BaseModel):
+    """A named key to make: a reader reads, an analyst also enters reports and cases, an admin
+    also manages keys and reads the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(pattern=KEY_NAME)]
+    role: Literal["reader", "analyst", "admin"]
+
+
+class KeyOut(BaseModel):
+    """A key as listed: never its secret, which is shown once, when it is made."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    role: str
+    created_at: dt.datetime
+    created_by: str | None
+    revoked_at: dt.datetime | None
+
+
+class NewKeyOut(KeyOut):
+    secret: str  # shown this once: only its hash is stored
+
+
+class AuditEntryOut(BaseModel):
+    """One write: who (the key's name), when, what."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    case_id: str | None
+    detail: dict[str, object]

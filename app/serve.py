@@ -21,8 +21,8 @@ from app.transport import BoundedHttpTools
 from models.agreement import second_coding_beside
 from models.artifact import load_artifact, save_artifact
 from models.catalog import Catalog, load_catalog
+from models.client import TOKEN_FILE
 from models.errors import ArtifactError
-from models.importer import TOKEN_FILE
 from models.reference import load_reference
 
 SHUTDOWN_GRACE_SECONDS = 5

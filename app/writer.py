@@ -27,6 +27,7 @@ from app import live
 from app.forecasting import check_period
 from app.live import Served
 from app.schemas import ReportIn, ReportOut
+from app.store import keys
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
 from models.engine import Engine
@@ -47,6 +48,7 @@ class _Post:
     case_id: str
     reports: Sequence[ReportIn]
     on: dt.date
+    actor: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Written]
 
@@ -61,12 +63,13 @@ class ReportWriter:
         self._thread.start()
 
     async def write(
-        self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date
+        self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date, actor: str
     ) -> Written:
-        """Store `reports` (all or nothing) and return them with the case's new forecast."""
+        """Store `reports` (all or nothing), entered by the key named `actor`, and return them
+        with the case's new forecast."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Written] = loop.create_future()
-        self._queue.put(_Post(engine, case_id, reports, on, loop, future))
+        self._queue.put(_Post(engine, case_id, reports, on, actor, loop, future))
         return await future
 
     def close(self) -> None:
@@ -124,8 +127,10 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
         out_of_period = _out_of_period(case, posts)
         outcomes.update(out_of_period)
         posts = [post for post in posts if id(post) not in out_of_period]
-        stored, added = _store(session, case_id, [post.reports for post in posts])
+        batches, actors = [post.reports for post in posts], [post.actor for post in posts]
+        stored, added = _store(session, case_id, batches, actors)
         forecast = live.update(session, engine, case, on, added)
+        _audit(session, case_id, posts, stored, added)
         for post, rows in zip(posts, stored, strict=True):
             outcomes[id(post)] = (
                 rows
@@ -150,23 +155,41 @@ REFUSALS = (DataError, IntegrityError)
 """What the database says of a report it will not store (the checks before should catch all)."""
 
 
+def _audit(
+    session: Session,
+    case_id: str,
+    posts: list[_Post],
+    stored: list[list[Row[Any]] | Exception],
+    added: list[Row[Any]],
+) -> None:
+    """One audit entry per POST that stored a report (a retry that stored nothing wrote
+    nothing)."""
+    new = {row.id for row in added}
+    connection = session.connection()
+    for post, rows in zip(posts, stored, strict=True):
+        ids = [] if isinstance(rows, Exception) else [row.id for row in rows if row.id in new]
+        if ids:
+            keys.record(connection, post.actor, "reports.add", case_id, {"reports": ids})
+
+
 def _store(
-    session: Session, case_id: str, batches: list[Sequence[ReportIn]]
+    session: Session, case_id: str, batches: list[Sequence[ReportIn]], actors: list[str]
 ) -> tuple[list[list[Row[Any]] | Exception], list[Row[Any]]]:
-    """`store.add_reports` for one case's POSTs, all in one INSERT; should the database refuse
-    it, POST by POST, each in a savepoint of its own: a refused report fails its own POST only."""
+    """`store.add_reports` for one case's POSTs (their reports, and the keys that sent them),
+    all in one INSERT; should the database refuse it, POST by POST, each in a savepoint of its
+    own: a refused report fails its own POST only."""
     try:
         with session.begin_nested():
-            stored, added = store.add_reports(session, case_id, batches)
+            stored, added = store.add_reports(session, case_id, batches, actors)
         return list(stored), added
     except REFUSALS:
         pass
     outcomes: list[list[Row[Any]] | Exception] = []
     every_added: list[Row[Any]] = []
-    for batch in batches:
+    for batch, actor in zip(batches, actors, strict=True):
         try:
             with session.begin_nested():
-                [rows], added = store.add_reports(session, case_id, [batch])
+                [rows], added = store.add_reports(session, case_id, [batch], [actor])
         except REFUSALS as exc:
             reason = str(exc.orig).splitlines()[0]
             outcomes.append(InputError("body", f"the database refused it: {reason}"))

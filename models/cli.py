@@ -18,13 +18,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models import analysis
-from models import importer as importing
 from models.agreement import second_coding_beside
 from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
+from models.client import TOKEN_FILE, Service, token_from_file
 from models.engine import Engine, forecast_record
 from models.errors import ForecastError
-from models.importer import TOKEN_FILE, ImportFileError, ImportRow, read_import
+from models.importer import ImportRow, case_facts, post_rows, read_import
 from models.predict import Forecast
 from models.psis import RELIABLE_K
 from models.reference import DEFAULT_REFERENCE, load_reference
@@ -429,6 +429,14 @@ def compare(
     _print_provenance(engine, [result.a, result.b])
 
 
+UrlOption = Annotated[str, typer.Option("--url", envvar="ESC_URL", help="The service.")]
+TokenOption = Annotated[
+    str | None,
+    typer.Option("--token", envvar="ESC_WRITE_TOKEN", help=f"A key (default: {TOKEN_FILE})."),
+]
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
 @app.command("import")
 @one_line_errors
 def import_reports(
@@ -436,15 +444,8 @@ def import_reports(
         Path, typer.Argument(help="Reports as CSV (a header row naming the columns) or YAML.")
     ],
     case: Annotated[str, typer.Option("--case", help="The case to add them to.")],
-    url: Annotated[str, typer.Option("--url", envvar="ESC_URL", help="The service.")] = (
-        "http://127.0.0.1:8000"
-    ),
-    token: Annotated[
-        str | None,
-        typer.Option(
-            "--token", envvar="ESC_WRITE_TOKEN", help=f"Write token (default: {TOKEN_FILE})."
-        ),
-    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row against the case; post nothing.")
     ] = False,
@@ -458,29 +459,21 @@ def import_reports(
 
     Example: forecast import reporting.csv --case belarus-ukraine-2022 --dry-run
     """
-    with importing.Service(url, token or _token_file()) as service:
-        rows = read_import(file, service.facts(case))
+    with Service(url, token or token_from_file()) as service:
+        rows = read_import(file, case_facts(service, case))
         _print_import_summary(file, case, rows)
         if dry_run:
             console.print("dry run: every row is fine; nothing was posted")
             return
         with Progress(console=console, disable=quiet, transient=True) as progress:
             task = progress.add_task(f"posting to {case}", total=len(rows))
-            forecast = service.post(case, rows, lambda done: progress.update(task, completed=done))
+            forecast = post_rows(
+                service, case, rows, lambda done: progress.update(task, completed=done)
+            )
     shown = ", ".join(f"{p['outcome']} {p['mean']:.1%}" for p in forecast["probabilities"])
     console.print(
         f"posted {len(rows)} reports; {case} as of {forecast['as_of']}: {shown}", soft_wrap=True
     )
-
-
-def _token_file() -> str:
-    try:
-        return TOKEN_FILE.read_text().strip()
-    except OSError:
-        reason = (
-            f"no write token: give --token (or ESC_WRITE_TOKEN), or run from where {TOKEN_FILE} is"
-        )
-        raise ImportFileError("token", reason) from None
 
 
 def _print_import_summary(file: Path, case: str, rows: list[ImportRow]) -> None:
@@ -494,6 +487,59 @@ def _print_import_summary(file: Path, case: str, rows: list[ImportRow]) -> None:
         f"{when}{defaulted}",
         soft_wrap=True,
     )
+
+
+keys = typer.Typer(help="Named API keys: make, list and revoke them (an admin key).")
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+@one_line_errors
+def create_key(
+    name: Annotated[str, typer.Argument(help="Whose key: a person, a team, a feed.")],
+    role: Annotated[
+        Literal["reader", "analyst", "admin"],
+        typer.Option("--role", help="reader reads; analyst enters reports; admin manages keys."),
+    ],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Make a named key and print its secret, this once: the service keeps only its hash.
+
+    Example: forecast keys create alice --role analyst
+    """
+    with Service(url, token or token_from_file()) as service:
+        made = service.expect(201, "POST", "/v1/keys", {"name": name, "role": role})
+    console.print(f"{made['name']} ({made['role']}): {made['secret']}", soft_wrap=True)
+    console.print("Shown once: keep it now. Send it as: Authorization: Bearer <key>")
+
+
+@keys.command("list")
+@one_line_errors
+def list_keys(url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Every key, its role, who made it and when, and whether it is revoked (no secrets)."""
+    with Service(url, token or token_from_file()) as service:
+        listed = service.read("/v1/keys")
+    table = Table(title="Keys", title_justify="left")
+    for column in ("name", "role", "made", "by", "revoked"):
+        table.add_column(column)
+    for key in listed:
+        made, revoked = key["created_at"][:16], (key["revoked_at"] or "")[:16]
+        table.add_row(key["name"], key["role"], made, key["created_by"] or "", revoked)
+    console.print(table)
+
+
+@keys.command("revoke")
+@one_line_errors
+def revoke_key(
+    name: Annotated[str, typer.Argument(help="The key to revoke.")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Revoke a key: refused from its next request on, by every worker; it stays listed."""
+    with Service(url, token or token_from_file()) as service:
+        revoked = service.expect(200, "DELETE", f"/v1/keys/{name}")
+    console.print(f"{revoked['name']} revoked at {revoked['revoked_at']}", soft_wrap=True)
 
 
 @app.command()

@@ -21,13 +21,12 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from models.client import Service, detail, location
 from models.errors import InputError
 from models.scenario import MAX_REPORTS, PostedReport
 from models.yamlio import FILE_LIMITS, did_you_mean, explain, parse_yaml
 
 COLUMNS = tuple(PostedReport.model_fields)
-TOKEN_FILE = Path("var/write-token")
-"""Where `make serve` keeps the write token it generated, relative to the repository."""
 MAX_ROWS = 100 * MAX_REPORTS
 """Most rows one file may hold (posted in batches of MAX_REPORTS)."""
 
@@ -127,82 +126,40 @@ def _yaml_rows(text: str, path: Path) -> Iterator[tuple[int, Any]]:
         yield doc.line_of((*prefix, index)) or 1, fields
 
 
-class Service:
-    """The service an import posts to, with its write token."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self._url = url.rstrip("/")
-        auth = {"Authorization": f"Bearer {token}"}
-        self._http = httpx.Client(base_url=self._url, headers=auth, timeout=60)
-
-    def __enter__(self) -> Service:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._http.close()
-
-    def facts(self, case_id: str) -> CaseFacts:
-        """What the rows are checked against, from the service."""
-        case = self._read(f"/v1/cases/{case_id}")
-        indicators = [indicator["id"] for indicator in self._read("/v1/indicators")]
-        return CaseFacts(indicators, dt.date.fromisoformat(case["opened_on"]), _today())
-
-    def post(
-        self, case_id: str, rows: Sequence[ImportRow], done: Callable[[int], None]
-    ) -> dict[str, Any]:
-        """Post `rows` in batches, calling `done` with the count posted after each; the case's
-        forecast after the last."""
-        forecast: dict[str, Any] = {}
-        for start in range(0, len(rows), MAX_REPORTS):
-            batch = rows[start : start + MAX_REPORTS]
-            body = [row.report.model_dump(mode="json", exclude_none=True) for row in batch]
-            answer = self._send("POST", f"/v1/cases/{case_id}/reports", body)
-            if answer.status_code != 201:
-                raise ImportFileError(
-                    f"line {_line_of(answer, batch)}",
-                    f"the service refused it ({_detail(answer)}); the {start} reports before "
-                    "its batch are stored: fix the file and import it again (stored reports "
-                    "are not stored twice)",
-                )
-            forecast = answer.json()["forecast"]
-            done(start + len(batch))
-        return forecast
-
-    def _read(self, path: str) -> Any:
-        answer = self._send("GET", path)
-        if answer.status_code != 200:
-            raise ImportFileError(f"{self._url}{path}", _detail(answer))
-        return answer.json()
-
-    def _send(self, method: str, path: str, body: object = None) -> httpx.Response:
-        try:
-            return self._http.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise ImportFileError(self._url, f"the service cannot be reached ({exc})") from None
+def case_facts(service: Service, case_id: str) -> CaseFacts:
+    """What the rows are checked against, from the service."""
+    case = service.read(f"/v1/cases/{case_id}")
+    indicators = [indicator["id"] for indicator in service.read("/v1/indicators")]
+    today = dt.datetime.now(dt.UTC).date()
+    return CaseFacts(indicators, dt.date.fromisoformat(case["opened_on"]), today)
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
-
-
-def _detail(answer: httpx.Response) -> str:
-    """The service's reason for a refusal (`{"detail": [{"loc", "msg"}]}`), in one line."""
-    try:
-        items = answer.json()["detail"]
-        reasons = "; ".join(f"{_loc(item['loc'])}: {item['msg']}" for item in items)
-    except (ValueError, KeyError, TypeError):
-        reasons = answer.text[:200]
-    return f"{answer.status_code}: {reasons}"
-
-
-def _loc(loc: str | list[str | int]) -> str:
-    return loc if isinstance(loc, str) else ".".join(map(str, loc))
+def post_rows(
+    service: Service, case_id: str, rows: Sequence[ImportRow], done: Callable[[int], None]
+) -> dict[str, Any]:
+    """Post `rows` in batches, calling `done` with the count posted after each; the case's
+    forecast after the last."""
+    forecast: dict[str, Any] = {}
+    for start in range(0, len(rows), MAX_REPORTS):
+        batch = rows[start : start + MAX_REPORTS]
+        body = [row.report.model_dump(mode="json", exclude_none=True) for row in batch]
+        answer = service.send("POST", f"/v1/cases/{case_id}/reports", body)
+        if answer.status_code != 201:
+            raise ImportFileError(
+                f"line {_line_of(answer, batch)}",
+                f"the service refused it ({detail(answer)}); the {start} reports before "
+                "its batch are stored: fix the file and import it again (stored reports "
+                "are not stored twice)",
+            )
+        forecast = answer.json()["forecast"]
+        done(start + len(batch))
+    return forecast
 
 
 def _line_of(answer: httpx.Response, batch: Sequence[ImportRow]) -> str:
     """The file line of the report a refusal names (`body[3]...`), else the batch's lines."""
     try:
-        where = _loc(answer.json()["detail"][0]["loc"])
+        where = location(answer.json()["detail"][0]["loc"])
         index = int(where.split("[", 1)[1].split("]", 1)[0]) if "[" in where else None
     except (ValueError, KeyError, TypeError, IndexError):
         index = None

@@ -4,17 +4,18 @@ plain function dependency in the thread pool, a hop that costs more than its wor
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.schemas import CASE_ID
 from app.security import WrongTokens
-from app.settings import Settings
+from app.store import keys
+from app.store.keys import Actor, Role
 from models.engine import Engine
 from models.errors import ArtifactError
 
@@ -44,31 +45,33 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-async def require_writer(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Writes need `Authorization: Bearer <token>`, compared in constant time, never logged."""
-    _check_token(request, credentials, "write")
+def require_analyst(request: Request, credentials: Credentials) -> Actor:
+    """Writes of evidence (reports, cases, a case's prior and clock) need an analyst's key."""
+    return _actor(request, credentials, "analyst", "write")
+
+
+def require_admin(request: Request, credentials: Credentials) -> Actor:
+    """Keys and the audit log need an admin's key."""
+    return _actor(request, credentials, "admin", "manage keys and read the audit log")
 
 
 async def require_reader(request: Request) -> None:
-    """Reads need the token too when the settings say so (ESC_READ_TOKEN_REQUIRED). The header
-    is read only then: every poll passes here, and a sub-dependency costs it 5% of its rate."""
+    """Reads need a key too when the settings say so (ESC_READ_TOKEN_REQUIRED). The header is
+    read only then: every poll passes here, and a sub-dependency costs it 5% of its rate."""
     if request.app.state.settings.read_token_required:
-        _check_token(request, await _bearer(request), "read")
+        credentials = await _bearer(request)
+        await run_in_threadpool(_actor, request, credentials, "reader", "read")
 
 
-def _check_token(
-    request: Request, credentials: HTTPAuthorizationCredentials | None, action: str
-) -> None:
-    settings: Settings = request.app.state.settings
-    if settings.write_token is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"{action}s are disabled: no token set"
-        )
+def _actor(
+    request: Request, credentials: HTTPAuthorizationCredentials | None, role: Role, action: str
+) -> Actor:
+    """The key's name and role, if it may `action` (401 without a valid key, 403 without the
+    role). Looked up on every request, so a revoked key fails at once on every worker. Plain
+    functions: FastAPI runs them in the thread pool, off the event loop."""
     wrong: WrongTokens = request.app.state.wrong_tokens
     client = request.client.host if request.client else "unknown"
     if (wait := math.ceil(wrong.wait(client))) > 0:
@@ -77,18 +80,33 @@ def _check_token(
             f"too many wrong tokens from this address: wait {wait} s before trying again",
             headers={"Retry-After": str(wait)},
         )
-    expected = settings.write_token.get_secret_value().encode()
-    given = (credentials.credentials if credentials else "").encode()
-    if not secrets.compare_digest(given, expected):
+    secret = credentials.credentials if credentials else ""
+    with request.app.state.sessions() as session:
+        key = keys.find(session, secret) if secret else None
+        if key is None and not keys.any_keys(session):
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"{action}s are disabled: no key is set"
+            )
+    if key is None or key.revoked_at is not None:
         if credentials:  # a token tried, not one forgotten: only guesses are slowed down
             wrong.failed(client)
+        reason = "this key was revoked" if key is not None else "a valid bearer token is required"
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            f"a valid bearer token is required to {action}",
+            f"{reason} to {action}",
             headers={"WWW-Authenticate": "Bearer"},
         )
     wrong.succeeded(client)
+    actor = Actor(key.name, key.role)  # type: ignore[arg-type]
+    if not actor.may(role):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"key {actor.name!r} is a {actor.role} key: to {action} needs an {role} key",
+        )
+    return actor
 
 
-WriterDep = Depends(require_writer)
+AnalystDep = Annotated[Actor, Depends(require_analyst)]
+AdminDep = Annotated[Actor, Depends(require_admin)]
+WriterDep = Depends(require_analyst)
 ReaderDep = Depends(require_reader)

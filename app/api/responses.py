@@ -9,7 +9,8 @@ from app.schemas import ErrorBody
 
 REASONS = {
     400: "A credential in the URL, or a body that is not JSON",
-    401: "No valid bearer token (writes; reads when the service requires it)",
+    401: "No valid key: none, unknown or revoked (writes; reads when the service requires it)",
+    403: "The key's role may not do this (reader < analyst < admin)",
     404: "No such case or report",
     409: "Conflicts with what is stored (an existing case id, an idempotency key reused)",
     413: "Body over the size limit",
@@ -34,7 +35,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 READ = errors(400, 401, 422, 429, 500, 503)
 """What any data route may answer (401 and 429 when reads need the token)."""
 CASE = errors(404)
-WRITE = errors(401, 429, 503)
-"""What a write adds: its token."""
+WRITE = errors(401, 403, 429, 503)
+"""What a write adds: its key and role."""
 BODY = errors(413, 415)
 """What a request with a body adds."""

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.schemas import CaseIn
+from app.store import keys
 from app.store.db import WRITER
 from app.store.tables import CaseRow
 from models.catalog import OUTCOMES, OutcomeProbabilities, kind_of, prior_sum_error
@@ -46,9 +47,10 @@ class CaseHead(NamedTuple):
         return Prior(self.kind, "case", tuple(self.outcome_prior[o] for o in OUTCOMES))
 
 
-def create_case(session: Session, case: CaseIn) -> CaseRow:
-    """Store a new case; an existing id is a conflict (nothing is changed). A kind left out
-    follows from the patron; one that contradicts it is refused."""
+def create_case(session: Session, case: CaseIn, by: str) -> CaseRow:
+    """Store a new case, created by the key named `by` (audited); an existing id is a
+    conflict (nothing is changed). A kind left out follows from the patron; one that
+    contradicts it is refused."""
     implied = kind_of(case.patron)
     if case.kind is not None and case.kind != implied:
         reason = f"a {case.kind} case {'has' if case.kind == 'join_war' else 'has no'} patron"
@@ -61,8 +63,11 @@ def create_case(session: Session, case: CaseIn) -> CaseRow:
     if session.get(CaseRow, case.id) is not None:
         raise ConflictError("id", f"case {case.id!r} already exists")
     fields = case.model_dump() | {"kind": implied, "opened_on": opened_on}
-    row = CaseRow(**fields, created_at=created_at)
+    row = CaseRow(**fields, created_at=created_at, created_by=by)
     session.add(row)
+    session.flush()
+    detail = {"case": case.model_dump(mode="json", exclude_none=True)}
+    keys.record(session.connection(), by, "case.create", case.id, detail)
     session.commit()
     return row
 

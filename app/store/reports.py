@@ -19,11 +19,15 @@ REPORT_COLUMNS = tuple(ReportRow.__table__.columns)
 
 
 def add_reports(
-    session: Session, case_id: str, batches: Sequence[Sequence[ReportIn]]
+    session: Session,
+    case_id: str,
+    batches: Sequence[Sequence[ReportIn]],
+    entered_by: Sequence[str],
 ) -> tuple[list[list[Row[Any]] | ConflictError], list[Row[Any]]]:
-    """Add batches of reports (each one POST's, all of it or none) to the caller's transaction,
-    the case locked (`lock_case`): (per batch its rows, one per report, or the conflict that
-    refused it; the rows new to the store).
+    """Add batches of reports (each one POST's, all of it or none, entered by the key named
+    in `entered_by` beside it) to the caller's transaction, the case locked (`lock_case`):
+    (per batch its rows, one per report, or the conflict that refused it; the rows new to the
+    store).
 
     A report whose idempotency key is already stored for this case, or came earlier, is a
     retry: the row that has the key is returned in its place, and nothing is stored twice. A
@@ -42,7 +46,8 @@ def add_reports(
     now = dt.datetime.now(dt.UTC)
     fresh: list[dict[str, Any]] = []
     plans = [
-        _plan(batch, {"case_id": case_id, "received_at": now}, known, fresh) for batch in batches
+        _plan(batch, {"case_id": case_id, "received_at": now, "entered_by": by}, known, fresh)
+        for batch, by in zip(batches, entered_by, strict=True)
     ]
     new: list[Row[Any]] = []
     if fresh:
@@ -133,11 +138,11 @@ def list_reports(
 
 
 def retract_report(
-    session: Session, case_id: str, report_id: int, at: dt.datetime
+    session: Session, case_id: str, report_id: int, at: dt.datetime, by: str
 ) -> tuple[ReportRow, bool]:
-    """Mark a report retracted `at` in the caller's transaction, the case locked (it stays in
-    the audit trail): (the report, whether it was retracted now rather than before). A report
-    cannot be withdrawn before it was known (EvidenceError)."""
+    """Mark a report retracted `at` by the key named `by`, in the caller's transaction, the
+    case locked (it stays in the audit trail): (the report, whether it was retracted now
+    rather than before). A report cannot be withdrawn before it was known (EvidenceError)."""
     row = session.get(ReportRow, report_id)
     if row is None or row.case_id != case_id:
         raise NotFoundError("report_id", f"case {case_id!r} has no report {report_id}")
@@ -146,6 +151,6 @@ def retract_report(
     if at < row.known_at:
         reason = f"{at.isoformat()} is before the report was known ({row.known_at.isoformat()})"
         raise EvidenceError("query.retracted_at", reason)
-    row.retracted_at = at
+    row.retracted_at, row.retracted_by = at, by
     session.flush()
     return row, True

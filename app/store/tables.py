@@ -50,6 +50,7 @@ class CaseRow(Base):
     # A historical case is seen as of this date (its "now"); a live case (None) as of today.
     clock: Mapped[dt.date | None]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(80))  # the key's name
 
 
 class ReportRow(Base):
@@ -74,6 +75,9 @@ class ReportRow(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY))
+    # The names of the keys that entered and retracted it (None: written before keys had names).
+    entered_by: Mapped[str | None] = mapped_column(String(80))
+    retracted_by: Mapped[str | None] = mapped_column(String(80))
 
 
 class ForecastRow(Base):
@@ -113,3 +117,29 @@ class LiveForecastRow(Base):
     artifact_id: Mapped[str] = mapped_column(String(40))
     etag: Mapped[str] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)  # the ForecastOut's JSON, byte for byte as served
+
+
+class ApiKeyRow(Base):
+    """A named API key and its role. Only the sha256 of its secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # reader | analyst | admin
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(80))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class AuditRow(Base):
+    """One write: who (the key's name), when, what. Appended, never updated or deleted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -158,7 +158,7 @@ def test_a_refused_report_fails_only_its_own_post(client: TestClient) -> None:
         refuse_marked_reports(connection)
     batches = [[ReportIn.model_validate(report(source=source))] for source in ("a", "x!", "b")]
     with Session(database) as session, session.begin():
-        stored, added = _store(session, CASE, batches)
+        stored, added = _store(session, CASE, batches, ["admin"] * len(batches))
     assert isinstance(stored[1], InputError) and "refused" in stored[1].reason
     assert [len(rows) for rows in (stored[0], stored[2])] == [1, 1] and len(added) == 2  # type: ignore[arg-type]
     posts = [report(source=f"s{n}") for n in range(12)] + [report(source="x!")]
@@ -189,7 +189,9 @@ def test_cases_are_created_while_reports_are_written(client: TestClient) -> None
         writer = client.app.state.writer  # type: ignore[attr-defined]
         engine = client.app.state.engine  # type: ignore[attr-defined]
         batch = [ReportIn.model_validate(report())]
-        await asyncio.gather(*(writer.write(engine, CASE, batch, today()) for _ in range(60)))
+        await asyncio.gather(
+            *(writer.write(engine, CASE, batch, today(), "admin") for _ in range(60))
+        )
 
     def create(number: int) -> int:
         case = BELARUS | {"id": f"case-{number}"}

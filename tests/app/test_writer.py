@@ -38,7 +38,7 @@ class HeldWriter:
 
     async def post(self, case_id: str, **change: Any) -> Written:
         reported = ReportIn.model_validate(report(**change))
-        return await self.writer.write(self.state.engine, case_id, [reported], today())
+        return await self.writer.write(self.state.engine, case_id, [reported], today(), "admin")
 
 
 def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None:

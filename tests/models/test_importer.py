@@ -1,8 +1,10 @@
-"""`forecast import`: historical reporting from CSV or YAML, posted to a live service in batches,
-every bad row reported by its line with nothing stored."""
+"""The commands that talk to a live service: `forecast import` (historical reporting from CSV or
+YAML, posted in batches, every bad row reported by its line with nothing stored) and `forecast
+keys`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,24 @@ def test_an_unknown_column_or_case_is_said_plainly(service: str, tmp_path: Path)
     file.write_text(HEADER + GOOD)
     code, _, err = run(service, file, "no-such-case")
     assert code == 2 and "404" in err and "no case 'no-such-case'" in err
+
+
+def test_keys_are_made_listed_and_revoked_from_the_command_line(service: str) -> None:
+    where = ["--url", service, "--token", TOKEN]
+    made = runner.invoke(app, ["keys", "create", "carol", "--role", "analyst", *where])
+    assert made.exit_code == 0, made.stderr
+    found = re.search(r"carol \(analyst\): (esc_\S+)", made.stdout)
+    assert found is not None and "Shown once" in made.stdout
+    secret = found.group(1)
+    case = BELARUS | {"id": "keys-cli"}
+    carol = {"Authorization": f"Bearer {secret}"}
+    assert httpx.post(f"{service}/v1/cases", json=case, headers=carol).status_code == 201
+    listed = runner.invoke(app, ["keys", "list", *where])
+    assert listed.exit_code == 0 and "carol" in listed.stdout and secret not in listed.stdout
+    refused = runner.invoke(
+        app, ["keys", "create", "dave", "--role", "admin", "--url", service, "--token", secret]
+    )
+    assert refused.exit_code == 2 and "403" in refused.stderr
+    assert runner.invoke(app, ["keys", "revoke", "carol", *where]).exit_code == 0
+    again = httpx.post(f"{service}/v1/cases", json=case | {"id": "keys-cli-2"}, headers=carol)
+    assert again.status_code == 401

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
 from app import live
-from app.api.deps import CaseId, EngineDep, SessionDep, WriterDep
+from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
 from app.schemas import CaseIn, CaseOut, ClockIn, ForecastOut, PriorIn
-from app.store import cases
+from app.store import cases, keys
+from app.store.keys import Actor
 from models.engine import Engine
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -20,12 +24,11 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
     "",
     response_model=CaseOut,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[WriterDep],
     responses=WRITE | BODY | errors(409),
 )
-def create_case(case: CaseIn, session: SessionDep) -> CaseOut:
-    """Start watching a case (token required)."""
-    return CaseOut.model_validate(cases.create_case(session, case))
+def create_case(case: CaseIn, session: SessionDep, actor: AnalystDep) -> CaseOut:
+    """Start watching a case (an analyst's key)."""
+    return CaseOut.model_validate(cases.create_case(session, case, actor.name))
 
 
 @router.get("", response_model=list[CaseOut])
@@ -43,40 +46,51 @@ def get_case(case_id: CaseId, session: SessionDep) -> CaseOut:
 @router.put(
     "/{case_id}/prior",
     response_model=ForecastOut,
-    dependencies=[WriterDep],
     responses={200: {"description": "The case's forecast under its new prior"}}
     | WRITE
     | BODY
     | CASE,
 )
-def set_prior(case_id: CaseId, body: PriorIn, session: SessionDep, engine: EngineDep) -> Response:
+def set_prior(
+    case_id: CaseId, body: PriorIn, session: SessionDep, engine: EngineDep, actor: AnalystDep
+) -> Response:
     """Fix the case's outcome prior (an analyst's judgement), or return it to its kind's
-    population prior with null; answers the forecast under it (token required)."""
+    population prior with null; answers the forecast under it (an analyst's key)."""
     cases.begin_writing(session)
     cases.lock_case(session, case_id)
     head = cases.set_prior(session, case_id, body.outcome_prior)
-    return _forecast_after(session, engine, head)
+    return _forecast_after(session, engine, head, actor, ("case.prior", body.model_dump()))
 
 
 @router.put(
     "/{case_id}/clock",
     response_model=ForecastOut,
-    dependencies=[WriterDep],
     responses={200: {"description": "The case's forecast at its new clock"}} | WRITE | BODY | CASE,
 )
-def set_clock(case_id: CaseId, body: ClockIn, session: SessionDep, engine: EngineDep) -> Response:
+def set_clock(
+    case_id: CaseId, body: ClockIn, session: SessionDep, engine: EngineDep, actor: AnalystDep
+) -> Response:
     """Pin the case's clock to a date (historical: forecasts without as_of are as of it) or,
-    with null, make it live (as of today); answers the forecast at its new "now" (token
-    required)."""
+    with null, make it live (as of today); answers the forecast at its new "now" (an
+    analyst's key)."""
     cases.begin_writing(session)
     cases.lock_case(session, case_id)
     head = cases.set_clock(session, case_id, body.clock, today())
-    return _forecast_after(session, engine, head)
+    return _forecast_after(session, engine, head, actor, ("case.clock", body.model_dump()))
 
 
-def _forecast_after(session: Session, engine: Engine, head: cases.CaseHead) -> Response:
-    """Commit a change to the case with its live forecast brought in step, and answer it."""
+def _forecast_after(
+    session: Session,
+    engine: Engine,
+    head: cases.CaseHead,
+    actor: Actor,
+    change: tuple[str, dict[str, Any]],
+) -> Response:
+    """Commit a change to the case, audited, with its live forecast brought in step, and
+    answer it."""
     served = live.update(session, engine, head, today())
+    action, detail = change
+    keys.record(session.connection(), actor.name, action, head.id, jsonable_encoder(detail))
     session.commit()
     headers = {"ETag": served.etag}
     return Response(served.payload, media_type="application/json", headers=headers)

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app import live
-from app.api.deps import CaseId, EngineDep, ReportId, SessionDep, WriterDep
+from app.api.deps import AnalystDep, CaseId, EngineDep, ReportId, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
+from app.store import keys
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
 from models.errors import EvidenceError
@@ -27,7 +28,6 @@ router = APIRouter(prefix="/v1/cases/{case_id}/reports", tags=["reports"])
     "",
     response_model=PostedReports,
     status_code=status.HTTP_201_CREATED,
-    dependencies=[WriterDep],
     responses=WRITE | BODY | CASE | errors(409),
 )
 async def post_reports(
@@ -35,14 +35,16 @@ async def post_reports(
     body: Annotated[ReportIn | list[ReportIn], Body()],
     request: Request,
     engine: EngineDep,
+    actor: AnalystDep,
 ) -> Response:
-    """Add one report or a batch (all or nothing); the answer carries the updated forecast."""
+    """Add one report or a batch (all or nothing; an analyst's key); the answer carries the
+    updated forecast."""
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_REPORTS:
         raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
     on = today()
     check_posted(engine, batch, on)
-    written = await request.app.state.writer.write(engine, case_id, batch, on)
+    written = await request.app.state.writer.write(engine, case_id, batch, on, actor.name)
     # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
     reports = _REPORTS.dump_json(written.reports).decode()
     content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'
@@ -68,14 +70,13 @@ def list_reports(
     return [ReportOut.model_validate(row) for row in rows]
 
 
-@router.delete(
-    "/{report_id}", response_model=ReportOut, dependencies=[WriterDep], responses=WRITE | CASE
-)
+@router.delete("/{report_id}", response_model=ReportOut, responses=WRITE | CASE)
 def retract_report(
     case_id: CaseId,
     report_id: ReportId,
     session: SessionDep,
     engine: EngineDep,
+    actor: AnalystDep,
     retracted_at: Annotated[
         Moment | None,
         Query(
@@ -90,8 +91,11 @@ def retract_report(
         raise EvidenceError("query.retracted_at", f"{retracted_at.isoformat()} is in the future")
     begin_writing(session)
     case = lock_case(session, case_id)
-    row, now_retracted = store.retract_report(session, case_id, report_id, retracted_at or now)
+    at = retracted_at or now
+    row, now_retracted = store.retract_report(session, case_id, report_id, at, actor.name)
     if now_retracted:
         live.update(session, engine, case, today(), retracted=[row])
+        detail = {"report": report_id, "retracted_at": at.isoformat()}
+        keys.record(session.connection(), actor.name, "report.retract", case_id, detail)
     session.commit()
     return ReportOut.model_validate(row)

@@ -1,0 +1,126 @@
+"""Named API keys with a role each, stored as the sha256 of their secret, and the audit log
+every write appends to."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any, Literal, NamedTuple
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.orm import Session
+
+from app.store.tables import ApiKeyRow, AuditRow
+from models.errors import ConflictError, NotFoundError
+
+type Role = Literal["reader", "analyst", "admin"]
+ROLES: tuple[Role, ...] = ("reader", "analyst", "admin")
+"""Each role may do what the roles before it may: read; enter reports and cases; keys, audit."""
+SECRET_PREFIX = "esc_"
+
+
+class Actor(NamedTuple):
+    """Who makes a request: a key's name and role."""
+
+    name: str
+    role: Role
+
+    def may(self, role: Role) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+def digest(secret: str) -> str:
+    """What is stored of a secret. Secrets are 256 random bits: a plain hash is enough (no
+    dictionary to guess from), and one lookup by it finds the key."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def find(session: Session, secret: str) -> ApiKeyRow | None:
+    """The key with this secret, revoked or not; compared in constant time once found."""
+    wanted = digest(secret)
+    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_sha256 == wanted))
+    if row is None or not secrets.compare_digest(row.secret_sha256, wanted):
+        return None
+    return row
+
+
+def any_keys(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(ApiKeyRow)))
+
+
+def create_key(session: Session, name: str, role: Role, by: str) -> tuple[ApiKeyRow, str]:
+    """A new key and its secret (shown once, stored only as its hash), in the caller's
+    transaction; an existing name is a conflict."""
+    if session.get(ApiKeyRow, name) is not None:
+        raise ConflictError("body.name", f"a key named {name!r} exists (names are never reused)")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    row = _row(name, role, secret, by)
+    session.add(row)
+    session.flush()
+    return row, secret
+
+
+def ensure_key(session: Session, secret: str, name: str, role: Role) -> None:
+    """Store `secret` as a key (the service's configured token, its first admin key) unless
+    it is one already; under the first free name of `name`, `name-2`, ..."""
+    if find(session, secret) is not None:
+        return
+    taken = set(session.scalars(select(ApiKeyRow.name)))
+    free = next(n for n in (name, *(f"{name}-{i}" for i in range(2, 10_000))) if n not in taken)
+    session.add(_row(free, role, secret, None))
+    session.commit()
+
+
+def _row(name: str, role: Role, secret: str, by: str | None) -> ApiKeyRow:
+    now = dt.datetime.now(dt.UTC)
+    return ApiKeyRow(
+        name=name, role=role, secret_sha256=digest(secret), created_at=now, created_by=by
+    )
+
+
+def list_keys(session: Session) -> list[ApiKeyRow]:
+    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.name)))
+
+
+def revoke_key(session: Session, name: str) -> tuple[ApiKeyRow, bool]:
+    """Revoke a key in the caller's transaction (it stays listed): (the key, whether it was
+    revoked now). The last admin key that is not revoked cannot be: nobody could then manage
+    keys."""
+    row = session.get(ApiKeyRow, name)
+    if row is None:
+        raise NotFoundError("name", f"no key named {name!r}")
+    if row.revoked_at is not None:
+        return row, False
+    if row.role == "admin":
+        admins = select(func.count()).where(
+            ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None)
+        )
+        if session.scalar(admins) == 1:
+            raise ConflictError("name", f"{name!r} is the last admin key: make another first")
+    row.revoked_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    return row, True
+
+
+def record(
+    connection: Connection,
+    actor: str,
+    action: str,
+    case_id: str | None,
+    detail: dict[str, Any],
+) -> None:
+    """Append one write to the audit log, in the caller's transaction."""
+    entry = {"at": dt.datetime.now(dt.UTC), "actor": actor, "action": action}
+    connection.execute(_APPEND, entry | {"case_id": case_id, "detail": detail})
+
+
+_APPEND = insert(AuditRow)
+
+
+def audit_entries(session: Session, limit: int, before: int | None) -> list[AuditRow]:
+    """The audit log, newest first: `limit` entries older than entry `before` (if given)."""
+    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditRow.id < before)
+    return list(session.scalars(query))
