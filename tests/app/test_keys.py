@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import DBAPIError
 
 from app.forecasting import today
 from app.store.db import make_engine
@@ -144,3 +145,14 @@ def test_a_missing_or_unknown_key_is_refused_and_nothing_is_stored(
     refused = case.post(REPORTS, json=REPORT, headers=headers)
     assert refused.status_code == status and reason in refused.json()["detail"][0]["msg"]
     assert case.get(REPORTS).json() == []
+
+
+def test_the_audit_log_cannot_be_rewritten(case: TestClient, database_url: str) -> None:
+    """The database refuses to change or delete an entry, whoever asks."""
+    assert case.get("/v1/audit", headers=AUTH).json()  # the case's creation
+    database = make_engine(database_url)
+    for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), database.begin() as connection:
+            connection.execute(text(statement))
+    database.dispose()
+    assert [e["actor"] for e in case.get("/v1/audit", headers=AUTH).json()] == ["admin"]

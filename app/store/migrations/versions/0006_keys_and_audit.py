@@ -2,7 +2,8 @@
 
 Keys are stored as the sha256 of their secret, never in clear. Reports record the key that
 entered them and the key that retracted them (unknown, NULL, for those written before), cases the
-key that created them. Every write adds a row to `audit_log`, which nothing updates or deletes.
+key that created them. Every write adds a row to `audit_log`, which the database itself refuses
+to update or delete (a trigger).
 
 Revision ID: 0006
 Revises: 0005
@@ -38,14 +39,37 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(80), nullable=True, index=True),
         sa.Column("detail", sa.JSON, nullable=False),
     )
+    _append_only("audit_log")
     op.add_column("reports", sa.Column("entered_by", sa.String(80), nullable=True))
     op.add_column("reports", sa.Column("retracted_by", sa.String(80), nullable=True))
     op.add_column("cases", sa.Column("created_by", sa.String(80), nullable=True))
+
+
+def _append_only(table: str) -> None:
+    """Make the database itself refuse to change or delete a row of `table`."""
+    reason = f"{table} is append-only"
+    if op.get_bind().dialect.name == "sqlite":
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{reason}'); END"
+            )
+        return
+    op.execute(
+        f"CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{reason}'; END $$"
+    )
+    op.execute(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
+    )
 
 
 def downgrade() -> None:
     op.drop_column("cases", "created_by")
     op.drop_column("reports", "retracted_by")
     op.drop_column("reports", "entered_by")
-    op.drop_table("audit_log")
+    op.drop_table("audit_log")  # its triggers with it
+    if op.get_bind().dialect.name != "sqlite":
+        op.execute("DROP FUNCTION audit_log_append_only()")
     op.drop_table("api_keys")
