@@ -85,23 +85,25 @@ def _actor(
         key = keys.find(session, secret) if secret else None
         if key is None and not keys.any_keys(session):
             raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"{action}s are disabled: no key is set"
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"no key is set: nobody may {action}"
             )
     if key is None or key.revoked_at is not None:
         if credentials:  # a token tried, not one forgotten: only guesses are slowed down
             wrong.failed(client)
-        reason = "this key was revoked" if key is not None else "a valid bearer token is required"
+        reason = (
+            f"this key was revoked: it may not {action}"
+            if key is not None
+            else f"a valid bearer token is required to {action}"
+        )
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            f"{reason} to {action}",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"}
         )
     wrong.succeeded(client)
     actor = Actor(key.name, key.role)  # type: ignore[arg-type]
     if not actor.may(role):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"key {actor.name!r} is a {actor.role} key: to {action} needs an {role} key",
+            f"key {actor.name!r} has the role {actor.role}: to {action} needs the role {role}",
         )
     return actor
 

@@ -18,7 +18,7 @@ REASONS = {
     422: "Invalid input: where, and why",
     429: "Too many wrong tokens from this address, or too many costly requests waiting",
     500: "An unexpected error (logged)",
-    503: "No model loaded, the database unavailable, or writes disabled (no token set)",
+    503: "No model loaded, the database unavailable, or writes disabled (no key set)",
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 

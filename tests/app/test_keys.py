@@ -64,7 +64,7 @@ def test_each_role_may_do_exactly_what_it_should(case: TestClient) -> None:
             if RANK[role] < RANK[needs]:
                 refused = case.request(method, path, json=body, headers=bearer(secret))
                 assert refused.status_code == 403, (role, path, refused.text)
-                assert f"needs an {needs} key" in refused.json()["detail"][0]["msg"]
+                assert f"needs the role {needs}" in refused.json()["detail"][0]["msg"]
         allowed = bearer(analyst) if needs == "analyst" else AUTH
         done = case.request(method, path, json=body, headers=allowed)
         assert done.status_code in {200, 201}, (path, done.text)
