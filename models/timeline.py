@@ -177,8 +177,7 @@ def decompose(
     reports not added (the caller matches them)."""
     catalog = end.engine.catalog
     gone = set(removed)
-    common = [r for i, r in enumerate(start.reports) if i not in gone]
-    present, absent = ReportTable.of(catalog, common).log_likelihoods(start.as_of)
+    common = ReportTable.of(catalog, [r for i, r in enumerate(start.reports) if i not in gone])
 
     def means(side: Side, logs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         evidence = evidence_from_logs(*logs)
@@ -187,25 +186,22 @@ def decompose(
     def report_logs(report: ReportLike, day: dt.date) -> tuple[np.ndarray, np.ndarray]:
         return ReportTable.of(catalog, [report]).log_likelihoods(day)
 
-    with_removed = _sum(
-        (present, absent), [report_logs(start.reports[i], start.as_of) for i in removed]
-    )
-    first = means(start, with_removed)
-    parts: list[Part] = []
-    path = _Path(first, parts)
-    now = with_removed
+    removed_logs = [report_logs(start.reports[i], start.as_of) for i in removed]
+    now = _sum(common.log_likelihoods(start.as_of), removed_logs)
+    first = means(start, now)
+    path = _Path(first)
     if not start.same_model(end):
         path.step("model", None, means(end, now))
-    for i in removed:
-        now = _sum(now, [report_logs(start.reports[i], start.as_of)], sign=-1.0)
+    for i, logs in zip(removed, removed_logs, strict=True):
+        now = _sum(now, [logs], sign=-1.0)
         path.step(removed_kind, i, means(end, now))
-    if start.as_of != end.as_of and common:  # else nothing ages: no part
-        now = ReportTable.of(catalog, common).log_likelihoods(end.as_of)
+    if start.as_of != end.as_of and common.rows.size:  # else nothing ages: no part
+        now = common.log_likelihoods(end.as_of)
         path.step("ageing", None, means(end, now))
     for i in added:
         now = _sum(now, [report_logs(end.reports[i], end.as_of)])
         path.step("added", i, means(end, now))
-    return Changes(first, path.last, tuple(parts))
+    return Changes(first, path.last, tuple(path.parts))
 
 
 @dataclass
@@ -213,7 +209,7 @@ class _Path:
     """The forecasts along a decomposition's path, each step's part the difference."""
 
     last: np.ndarray
-    parts: list[Part]
+    parts: list[Part] = field(default_factory=list)
 
     def step(self, kind: str, index: int | None, means: np.ndarray) -> None:
         self.parts.append(Part(kind, index, means - self.last))
