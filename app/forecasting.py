@@ -25,11 +25,12 @@ def today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def check_posted(engine: Engine, reports: Sequence[ReportIn], today: dt.date) -> None:
-    """Every report must be usable today: a known indicator, observed by today. (When it was
-    known is checked with the report itself, `models.scenario.PostedReport`.)"""
+def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> None:
+    """Every report must be usable on `on` (today, or a historical case's clock): a known
+    indicator, observed by then. (When it was known is checked with the report itself,
+    `models.scenario.PostedReport`.)"""
     for number, report in enumerate(reports):
-        check_report(engine.catalog, as_report(report), today, f"body[{number}]")
+        check_report(engine.catalog, as_report(report), on, f"body[{number}]")
 
 
 def check_period(opened_on: dt.date, reports: Sequence[ReportLike]) -> None:

@@ -127,6 +127,8 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
         out_of_period = _out_of_period(case, posts)
         outcomes.update(out_of_period)
         posts = [post for post in posts if id(post) not in out_of_period]
+        if not posts:  # every one refused: nothing written, the forecast as it was
+            continue
         batches, actors = [post.reports for post in posts], [post.actor for post in posts]
         stored, added = _store(session, case_id, batches, actors)
         forecast = live.update(session, engine, case, on, added)

@@ -374,3 +374,16 @@ def test_a_new_model_is_a_part_of_the_change_it_made(
     assert [part["kind"] for part in changes["parts"]] == ["ageing", "added"]
     [note] = changes["notes"]
     assert first.id in note and "cannot be replayed" in note
+
+
+def test_a_what_if_on_a_historical_case_is_as_of_its_clock(historical: TestClient) -> None:
+    assert historical.put(f"/v1/cases/{CASE}/clock", json={"clock": "2022-07-19"}, headers=AUTH)
+    path = f"/v1/cases/{CASE}/what-if"
+    seen = historical.post(path, json={"reports": [report(known_at=None)]}).json()
+    assert (seen["as_of"], seen["reports_used"]) == ("2022-07-19", 1)
+    later = historical.post(
+        path, json={"reports": [report(observed_on="2022-07-20", known_at=None)]}
+    )
+    assert later.status_code == 422
+    [error] = later.json()["detail"]
+    assert error["loc"].endswith("observed_on") and "after as-of 2022-07-19" in error["msg"]

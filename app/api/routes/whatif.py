@@ -50,13 +50,9 @@ async def what_if(
 def _with_reports(
     case: CaseHead, reports: list[ReportIn], session: Session, engine: Engine
 ) -> ForecastOut:
-    check_posted(engine, reports, today())
-    check_period(case.opened_on, reports)
     on = case.now(today())
-    for number, report in enumerate(reports):
-        if report.observed_on > on:
-            reason = f"{report.observed_on} is after the case's clock, {on}"
-            raise EvidenceError(f"body.reports[{number}].observed_on", reason)
+    check_posted(engine, reports, on)  # usable on the case's now, its clock if historical
+    check_period(case.opened_on, reports)
     known = known_on(store.list_reports(session, case.id), on, case.prior)
     with_reports = Known([*known.reports, *reports], on, case.prior, known.left_out)
     return forecast_from(engine, case.id, with_reports)
