@@ -18,7 +18,7 @@ from models.engine import Engine, forecast_record
 from models.errors import EvidenceError
 from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
 from models.predict import Forecast, Prior
-from models.timeline import counts_on, end_of
+from models.timeline import counts_on, known_later, outside_period
 
 
 def today() -> dt.date:
@@ -36,12 +36,9 @@ def check_posted(engine: Engine, reports: Sequence[ReportIn], on: dt.date) -> No
 def check_period(opened_on: dt.date, reports: Sequence[ReportLike]) -> None:
     """Every report must be observed within the case's period (EvidenceError otherwise)."""
     for number, report in enumerate(reports):
-        if report.observed_on < opened_on:
-            reason = (
-                f"{report.observed_on} is before the case's period, which opens on "
-                f"{opened_on}: set the case's opened_on to go further back"
-            )
-            raise EvidenceError(f"body[{number}].observed_on", reason)
+        if (reason := outside_period(report.observed_on, opened_on)) is not None:
+            hint = ": set the case's opened_on to go further back"
+            raise EvidenceError(f"body[{number}].observed_on", reason + hint)
 
 
 def report_digest(report: ReportLike) -> int:
@@ -117,9 +114,8 @@ class Known:
 def known_on(rows: Sequence[Row[Any]], as_of: dt.date, prior: Prior) -> Known:
     """Reports as they stood at the end of `as_of`: known by then and not yet retracted, so a
     replay of an earlier date ignores what became known later (and counts it as left out)."""
-    end = end_of(as_of)
     used = [row for row in rows if counts_on(row, as_of)]
-    later = sum(row.known_at >= end and row.retracted_at is None for row in rows)
+    later = sum(known_later(row, as_of) for row in rows)
     return Known(used, as_of, prior, later)
 
 

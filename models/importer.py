@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from models.client import Service, detail, location
 from models.errors import InputError
 from models.scenario import MAX_REPORTS, PostedReport
+from models.timeline import outside_period
 from models.yamlio import FILE_LIMITS, did_you_mean, explain, parse_yaml
 
 COLUMNS = tuple(PostedReport.model_fields)
@@ -91,11 +92,8 @@ def _faults(report: PostedReport, facts: CaseFacts) -> Iterator[str]:
         yield f"indicator: unknown indicator {report.indicator!r}{hint}"
     if report.observed_on > facts.today:
         yield f"observed_on: {report.observed_on} is in the future"
-    if report.observed_on < facts.opened_on:
-        yield (
-            f"observed_on: {report.observed_on} is before the case's period, which opens on "
-            f"{facts.opened_on}"
-        )
+    if (reason := outside_period(report.observed_on, facts.opened_on)) is not None:
+        yield f"observed_on: {reason}"
 
 
 def _csv_rows(text: str, path: Path) -> Iterator[tuple[int, dict[str, str]]]:

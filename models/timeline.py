@@ -59,6 +59,19 @@ def counts_on(report: StoredReport, day: dt.date) -> bool:
     )
 
 
+def known_later(report: StoredReport, day: dt.date) -> bool:
+    """Whether a report, not retracted, became known only after `day`: a replay of that day
+    leaves it out, and says so."""
+    return report.known_at >= end_of(day) and report.retracted_at is None
+
+
+def outside_period(day: dt.date, opened_on: dt.date) -> str | None:
+    """Why `day` is outside a case's period, which opens on `opened_on`; None if it is not."""
+    if day >= opened_on:
+        return None
+    return f"{day} is before the case's period, which opens on {opened_on}"
+
+
 def _microseconds(moment: dt.datetime | None) -> int:
     return _NEVER if moment is None else (moment - _EPOCH) // _MICROSECOND
 
@@ -85,7 +98,7 @@ class CaseReports:
         return np.asarray((self._counts_from < end) & (self._retracted >= end))
 
     def left_out(self, day: dt.date) -> int:
-        """How many reports, not retracted, became known only after `day`."""
+        """How many reports are `known_later` than `day`."""
         end = _microseconds(end_of(day))
         standing = self._standing_known
         return int(standing.size - np.searchsorted(standing, end, side="left"))

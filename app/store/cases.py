@@ -15,6 +15,7 @@ from app.store.tables import CaseRow
 from models.catalog import OUTCOMES, OutcomeProbabilities, kind_of, prior_sum_error
 from models.errors import ConflictError, InputError, NotFoundError
 from models.predict import Prior
+from models.timeline import outside_period
 from models.yamlio import did_you_mean
 
 DEFAULT_PERIOD = dt.timedelta(days=365)
@@ -85,8 +86,7 @@ def check_dates(opened_on: dt.date, clock: dt.date | None, today: dt.date) -> No
         raise InputError("body.opened_on", f"{opened_on} is in the future")
     if clock is not None and clock > today:
         raise InputError("body.clock", f"{clock} is in the future")
-    if clock is not None and clock < opened_on:
-        reason = f"{clock} is before the case's period, which opens on {opened_on}"
+    if clock is not None and (reason := outside_period(clock, opened_on)) is not None:
         raise InputError("body.clock", reason)
 
 
