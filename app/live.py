@@ -23,6 +23,8 @@ from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
+from app import alerts
+from app.alerts import ForecastChange
 from app.forecasting import combined_hash, etag, evidence_hash, known_on, prior_key, served_form
 from app.store import history
 from app.store import reports as store
@@ -130,13 +132,13 @@ def update(
     on = case.now(today)
     connection = session.connection()
     row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
+    # Only what counts on `on` moves its sums: a historical case's clock may be before
+    # a report was known; the rest is left out until the clock reaches it.
+    counted = [report for report in added if counts_on(report, on)]
+    stopped = [report for report in retracted if _stopped_counting(report, on)]
     if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
         stored_logs = np.array([row.log_likelihoods[indicator] for indicator in catalog.ids])
         present, absent = stored_logs[:, 0], stored_logs[:, 1]
-        # Only what counts on `on` moves its sums: a historical case's clock may be before
-        # a report was known; the rest is left out until the clock reaches it.
-        counted = [report for report in added if counts_on(report, on)]
-        stopped = [report for report in retracted if _stopped_counting(report, on)]
         for sign, reports in ((1.0, counted), (-1.0, stopped)):
             more_present, more_absent = _log_likelihoods(engine, reports, on)
             present, absent = present + sign * more_present, absent + sign * more_absent
@@ -153,6 +155,18 @@ def update(
     forecast = served_form(engine, case_id, predicted, on, digest, used, left_out=left_out)
     payload = forecast.model_dump_json()
     served = Served(etag(engine.artifact.id, payload), payload)
+    moved = ForecastChange(
+        case_id,
+        None if row is None else row.payload,
+        forecast,
+        _cause(row, engine, on, bool(counted or stopped), case.clock is not None),
+        counted,
+        stopped,
+        present,
+        absent,
+        prior,
+    )
+    alerts.evaluate(connection, engine, moved)
     values = {
         "evidence_on": on,
         "catalog_sha256": catalog.fingerprint,
@@ -184,6 +198,21 @@ _INSERT_LIVE = insert(LiveForecastRow)
 _UPDATE_LIVE = sa_update(LiveForecastRow).where(
     LiveForecastRow.case_id == bindparam("live_case_id")
 )
+
+
+def _cause(
+    row: Row[Any] | None, engine: Engine, on: dt.date, reports_changed: bool, historical: bool
+) -> str:
+    """Why a case's forecast may have moved at a write (what an alert names): reports started
+    or stopped counting, its day turned (or a historical case's clock moved), the model or its
+    catalog changed, else its prior."""
+    if reports_changed or row is None:
+        return "reports"
+    if row.evidence_on != on:
+        return "clock" if historical else "ageing"
+    if (row.artifact_id, row.catalog_sha256) != (engine.artifact.id, engine.catalog.fingerprint):
+        return "model"
+    return "prior"
 
 
 def _stopped_counting(report: Row[Any] | ReportRow, on: dt.date) -> bool:

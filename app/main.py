@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,11 @@ from sqlalchemy import Engine as Database
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.alerts import AlertDelivery
 from app.api.deps import ReaderDep
 from app.api.responses import READ, errors
 from app.api.routes import (
+    alerts,
     cases,
     dashboard,
     events,
@@ -39,7 +41,7 @@ from app.errors import install_error_handlers
 from app.events import ForecastEvents
 from app.forecasting import today
 from app.limits import BodyLimits, CostlyWork
-from app.live import LocalPolls
+from app.live import LocalPolls, Served
 from app.metrics import RequestMetrics
 from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
@@ -142,11 +144,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.engine_error = str(exc)
             log.error("not ready: %s", exc)
         app.state.past_models = PastModels(settings.artifact_path)
-        app.state.events = ForecastEvents(
-            lambda case_id: current(app.state, app.state.engine, case_id, today())
-        )
+
+        def now_served(case_id: str) -> Awaitable[Served]:
+            return current(app.state, app.state.engine, case_id, today())
+
+        app.state.events = ForecastEvents(now_served)
+        # Without a model no forecast ages: only what is in the outbox is delivered.
+        ageing = now_served if app.state.engine is not None else None
+        app.state.alerts = AlertDelivery(settings, app.state.sessions, ageing)
+        app.state.alerts.start()
         settle_heap()
         yield
+        await app.state.alerts.close()
         await app.state.events.close()
         app.state.scenarios.close()
         app.state.writer.close()
@@ -180,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events,
         metrics,
         key_routes,
+        alerts,
     ):
         app.include_router(module.router, dependencies=[ReaderDep], responses=READ)
     app.openapi = lambda: openapi_with_catalog(app)  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -12,9 +13,11 @@ from pydantic import (
     Field,
     StringConstraints,
     computed_field,
+    model_validator,
 )
 
-from models.catalog import Kind, OutcomeProbabilities
+from app.store.tables import MAX_URL
+from models.catalog import Kind, Outcome, OutcomeProbabilities
 from models.fields import IsoDate, storable
 from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, PostedReport
 
@@ -378,3 +381,122 @@ class AuditEntryOut(BaseModel):
     action: str
     case_id: str | None
     detail: dict[str, object]
+
+
+def _webhook_url(value: str) -> str:
+    """An http(s) URL with a host and no credentials (a delivery is authenticated by its
+    signature; a password in the URL would be stored and logged as the URL is)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a webhook URL is http:// or https:// and names a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("no credentials in the URL: check the delivery's signature instead")
+    return value
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_URL),
+    AfterValidator(storable),
+    AfterValidator(_webhook_url),
+]
+Direction = Literal["up", "down"]
+
+
+class AlertIn(BaseModel):
+    """A webhook subscribed to a crossing: it fires when the outcome's probability crosses
+    `threshold` (rising to it for `up`, falling to it for `down`) and re-arms only once the
+    probability is back past `threshold` by `band`, so a forecast hovering at the threshold
+    fires once. Only a write that adds or retracts at least `min_reports` reports fires it;
+    0 also fires on ageing, a new prior, a moved clock or a new model."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://alerts.example.org/escalation",
+                    "outcome": "direct_invasion",
+                    "threshold": 0.3,
+                    "direction": "up",
+                    "band": 0.05,
+                }
+            ]
+        },
+    )
+
+    url: WebhookUrl
+    outcome: Outcome
+    threshold: Annotated[float, Field(gt=0, lt=1)]
+    direction: Direction = "up"
+    band: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    min_reports: Annotated[int, Field(ge=0, le=MAX_REPORTS)] = 1
+    secret: (
+        Annotated[str, StringConstraints(min_length=16, max_length=128, pattern=r"^[!-~]+$")] | None
+    ) = Field(
+        None,
+        description="Signs each delivery (HMAC-SHA256); one is made when left out. Printable "
+        "ASCII without spaces, 16 to 128 characters.",
+    )
+
+    @model_validator(mode="after")
+    def _room_to_rearm(self) -> AlertIn:
+        rearm = self.threshold - self.band if self.direction == "up" else self.threshold + self.band
+        if not 0 < rearm < 1:
+            raise ValueError(
+                f"band: {self.band} leaves no room to re-arm: the rule re-arms at "
+                f"threshold {'-' if self.direction == 'up' else '+'} band = {rearm:g}, "
+                "which must lie strictly between 0 and 1"
+            )
+        return self
+
+
+class DeliveryState(BaseModel):
+    """Where one delivery stands."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    idempotency_key: str  # sent as the Idempotency-Key header: the same on every retry
+    created_at: dt.datetime
+    state: Literal["pending", "delivered", "abandoned", "cancelled"]
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_attempt_at: dt.datetime | None
+    last_status: int | None
+    last_error: str | None
+    delivered_at: dt.datetime | None
+
+
+class DeliveryOut(DeliveryState):
+    """One delivery of the log, with what it sends."""
+
+    payload: dict[str, object]
+
+
+class AlertOut(BaseModel):
+    """A rule as listed: where it delivers (the receiver's origin only: a webhook's path often
+    holds a token), its state and its last firing."""
+
+    id: int
+    case_id: str
+    outcome: str
+    direction: Direction
+    threshold: float
+    band: float
+    min_reports: int
+    receiver: str
+    armed: bool  # fires at the next crossing; else waiting to come back past the band
+    created_at: dt.datetime
+    created_by: str
+    last_fired_at: dt.datetime | None
+    deleted_at: dt.datetime | None
+    deleted_by: str | None
+    last_delivery: DeliveryState | None
+
+
+class NewAlertOut(AlertOut):
+    """A rule just made: its full URL, and its secret, shown this once."""
+
+    url: str
+    secret: str

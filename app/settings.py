@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.artifact import DEFAULT_ARTIFACT
@@ -14,8 +15,8 @@ from models.reference import DEFAULT_REFERENCE
 
 
 class Settings(BaseSettings):
-    """Where the model, its inputs and the data live, and the write token. Nothing else in the
-    service reads the environment."""
+    """Where the model, its inputs and the data live, the write token, and how alerts are
+    delivered. Nothing else in the service reads the environment."""
 
     model_config = SettingsConfigDict(env_prefix="ESC_", extra="forbid")
 
@@ -30,6 +31,22 @@ class Settings(BaseSettings):
     # Where `make serve` listens (a container sets ESC_HOST=0.0.0.0).
     host: str = "127.0.0.1"
     port: int = 8000
+    # The service's address as its users reach it, for the links in alerts (default: where
+    # it listens).
+    public_url: str | None = None
+    # The hosts alerts may be delivered to (a JSON list); any host when unset. An operator
+    # keeps webhooks off the internal network with it.
+    alert_hosts: list[str] | None = None
+    # Alert delivery: how often each process looks for what is due; the first retry's wait
+    # (doubling, at most an hour); attempts before a delivery is abandoned (12: about 5 h);
+    # how long a process may take over one before another takes it (should the first die);
+    # a receiver's time to answer; how often cases with ageing rules are brought up to date.
+    alert_poll_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
+    alert_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    alert_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    alert_lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    alert_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    alert_ageing_seconds: Annotated[float, Field(gt=0, le=86400)] = 300.0
 
 
 @lru_cache

@@ -6,7 +6,7 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal, cast, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -15,7 +15,8 @@ from models.errors import CatalogError
 from models.fields import Text
 from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
 
-OUTCOMES: tuple[str, ...] = ("no_entry", "false_flag", "direct_invasion")
+Outcome = Literal["no_entry", "false_flag", "direct_invasion"]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 """The outcomes, ordered by escalation (the ranked probability score relies on this order)."""
 
 Kind = Literal["join_war", "start_war"]

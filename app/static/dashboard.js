@@ -10,7 +10,10 @@ import {
   daysSince,
   interval,
   percent,
+  deliveryText,
   reportValue,
+  ruleEvidence,
+  ruleText,
   signed,
   utcDate,
   utcDateTime,
@@ -44,6 +47,7 @@ const state = {
   changes: null,
   history: [],
   reports: [],
+  alerts: [],
   refreshes: 0, // numbers each refresh of history and reports, so a late answer cannot win
   controller: null, // aborts the current case's requests when another case is picked
   pollDelay: POLL_FIRST,
@@ -261,17 +265,19 @@ async function applyForecast(etag, forecast, signal) {
   if (state.model?.artifact_id !== forecast.artifact_id) loadModel(signal);
   const refresh = ++state.refreshes;
   try {
-    const [timeline, changes, history, reports] = await Promise.all([
+    const [timeline, changes, history, reports, alerts] = await Promise.all([
       readJson(casePath(`/forecast/timeline?to=${forecast.as_of}`), signal),
       readJson(changesPath(forecast), signal),
       readJson(casePath("/forecast/history"), signal),
       readJson(casePath("/reports"), signal),
+      readJson(casePath("/alerts"), signal), // a rule fires only when the forecast changes
     ]);
     if (refresh !== state.refreshes) return true; // a newer forecast's refresh owns the page
-    Object.assign(state, { timeline, changes, history, reports });
+    Object.assign(state, { timeline, changes, history, reports, alerts });
     renderHistory();
     renderSince();
     renderReports();
+    renderAlerts();
   } catch {
     if (!signal.aborted) state.etag = null; // refetch all at the next poll
   }
@@ -357,6 +363,7 @@ function loadCase(id) {
     changes: null,
     history: [],
     reports: [],
+    alerts: [],
     pollDelay: POLL_FIRST,
     streamRetry: STREAM_RETRY_FIRST,
     confirmedAt: null,
@@ -466,7 +473,15 @@ function renderCase() {
   input.value = state.asOf ?? c.clock ?? todayUtc();
   $("since-input").min = c.opened_on;
   $("since-input").max = input.value;
-  for (const id of ["warnings", "drivers", "next", "reports-rows", "history-rows", "changes-rows"])
+  for (const id of [
+    "warnings",
+    "drivers",
+    "next",
+    "reports-rows",
+    "history-rows",
+    "changes-rows",
+    "alerts-rows",
+  ])
     $(id).replaceChildren();
   setText($("reports-count"), "");
   renderHistory();
@@ -819,6 +834,35 @@ function renderReports() {
       h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No reports on this case yet.")),
     );
   $("reports-rows").replaceChildren(...rows);
+}
+
+function ruleState(rule) {
+  if (rule.deleted_at) return `stopped by ${rule.deleted_by}`;
+  return rule.armed ? "armed" : "fired: waits to re-arm";
+}
+
+function renderAlerts() {
+  const active = state.alerts.filter((rule) => !rule.deleted_at).length;
+  setText($("alerts-count"), `(${active} active)`);
+  const rows = state.alerts.map((rule) =>
+    h(
+      "tr",
+      { class: rule.deleted_at ? "stopped" : "", "data-rule-id": String(rule.id) },
+      h("td", { title: `made by ${rule.created_by}` }, ruleText(rule)),
+      h("td", { "data-label": "fires on" }, ruleEvidence(rule)),
+      h("td", { class: "source", "data-label": "receiver" }, rule.receiver),
+      h("td", { class: "status", "data-label": "state" }, ruleState(rule)),
+      h(
+        "td",
+        { "data-label": "last fired" },
+        rule.last_fired_at ? utcDateTime(Date.parse(rule.last_fired_at)) : "never",
+      ),
+      h("td", { "data-label": "last delivery" }, deliveryText(rule.last_delivery)),
+    ),
+  );
+  if (rows.length === 0)
+    rows.push(h("tr", {}, h("td", { colspan: "6", class: "empty" }, "No alert rules on this case.")));
+  $("alerts-rows").replaceChildren(...rows);
 }
 
 /** `+7% (95% −3% to +17%)`: a skill with its interval. */

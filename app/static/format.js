@@ -92,3 +92,29 @@ export function utcMonth(ms) {
 }
 
 export const TIME = { SECOND, MINUTE, HOUR, DAY };
+
+/** An alert rule in words: "Direct invasion rises to 30% (re-arms below 25%)". */
+export function ruleText(rule) {
+  const up = rule.direction === "up";
+  const rearm = up ? rule.threshold - rule.band : rule.threshold + rule.band;
+  const moves = up ? "rises to" : "falls to";
+  const back = up ? "below" : "above";
+  const exact = (p) => `${Math.round(p * 1000) / 10}%`;
+  return `${OUTCOME_LABELS[rule.outcome]} ${moves} ${exact(rule.threshold)} (re-arms ${back} ${exact(rearm)})`;
+}
+
+/** What a rule needs of a write to fire. */
+export function ruleEvidence(rule) {
+  if (rule.min_reports === 0) return "any change, ageing included";
+  return rule.min_reports === 1 ? "a report added or retracted" : `${rule.min_reports} reports added or retracted`;
+}
+
+/** A delivery's state in words: "delivered (HTTP 200)", "retrying: 3 attempts, HTTP 503". */
+export function deliveryText(delivery) {
+  if (delivery === null) return "never fired";
+  const status = delivery.last_status === null ? "" : `HTTP ${delivery.last_status}`;
+  const tries = `${delivery.attempts} attempt${delivery.attempts === 1 ? "" : "s"}`;
+  if (delivery.state === "delivered") return `delivered (${status})`;
+  if (delivery.state === "pending") return delivery.attempts ? `retrying: ${tries}, ${status || delivery.last_error}` : "sending";
+  return `${delivery.state} after ${tries}`;
+}

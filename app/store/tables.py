@@ -5,11 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from models.scenario import MAX_KEY
+
+MAX_URL = 2000
+"""A webhook URL's longest form (in the API and the column)."""
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -143,3 +156,56 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(40))
     case_id: Mapped[str | None] = mapped_column(String(80), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class AlertRuleRow(Base):
+    """A webhook subscribed to one outcome's crossing of a threshold, with hysteresis.
+
+    `armed` is the rule's state: it fires when armed and the forecast crosses `threshold` in
+    its `direction`, and is re-armed once the forecast is back past the threshold by `band`.
+    Its secret signs each delivery (HMAC), so it is kept as given, unlike a key's."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(8))  # up | down
+    threshold: Mapped[float] = mapped_column(Float)
+    band: Mapped[float] = mapped_column(Float)
+    # The reports a write must add or retract for its crossing to fire (0: ageing, the prior,
+    # the clock or a new model fire too).
+    min_reports: Mapped[int]
+    url: Mapped[str] = mapped_column(String(MAX_URL))
+    secret: Mapped[str] = mapped_column(String(128))
+    armed: Mapped[bool]
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(80))
+    last_fired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class AlertDeliveryRow(Base):
+    """One alert to deliver (the outbox): written in the transaction whose forecast crossed
+    the rule, so a crash after the commit loses nothing; delivered at least once, retried with
+    backoff. Its rows are the rule's delivery log."""
+
+    __tablename__ = "alert_deliveries"
+    # What every process asks twice a second: the pending deliveries that are due.
+    __table_args__ = (Index("ix_alert_deliveries_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    payload: Mapped[str] = mapped_column(Text)  # the JSON sent, but for its absolute link
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | abandoned | cancelled
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # While a process is delivering it, no other takes it (until then, should that one die).
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_attempt_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_status: Mapped[int | None]  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -14,6 +14,8 @@ import asyncio
 import functools
 import os
 import signal
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -22,9 +24,10 @@ from typing import Any
 
 import httpx
 
-from .conftest import AUTH, BELARUS
+from ..receiver import receiving
+from .conftest import AUTH, BELARUS, FORECAST
 from .test_end_to_end import server_process
-from .test_reports_and_forecast import FORECAST, REPORTS, report
+from .test_reports_and_forecast import REPORTS, report
 
 POSTS = 400  # per round
 CONCURRENCY = 32
@@ -133,3 +136,43 @@ def test_acknowledged_reports_survive_kill_9_exactly_once(
             acked |= retried
             assert len(acked) == len(posts)
             assert_durable(url, posts, acked)
+
+
+def test_an_alert_committed_but_not_delivered_survives_kill_9(
+    database_url: str, artifact_path: Path
+) -> None:
+    """The server is killed while the receiver holds the delivery unanswered: the alert was
+    committed with its forecast and sent, but never acknowledged. The next server on the same
+    database delivers it once the dead one's lease runs out, with the same idempotency key."""
+    alerts = f"/v1/cases/{BELARUS['id']}/alerts"
+    quick = {"alert_lease_seconds": "1", "alert_poll_seconds": "0.1"}
+    with ExitStack() as servers, receiving() as receiver:
+        receiver.hold = threading.Event()
+        url, server = servers.enter_context(
+            server_process(artifact_path, database_url, QUIET, **quick)
+        )
+        assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        now = httpx.get(f"{url}{FORECAST}").json()["probabilities"]
+        low = next(p["mean"] for p in now if p["outcome"] == "direct_invasion")
+        rule = {"url": receiver.url, "outcome": "direct_invasion", "threshold": low + 0.001}
+        made = httpx.post(f"{url}{alerts}", json=rule, headers=AUTH)
+        assert made.status_code == 201, made.text
+        raised = report(grade="A", source="the crossing report")
+        assert httpx.post(f"{url}{REPORTS}", json=raised, headers=AUTH).status_code == 201
+        [held] = receiver.wait_for(1)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        held_key = held.headers["idempotency-key"]
+        receiver.hold.set()
+        receiver.hold = None
+
+        url, _ = servers.enter_context(server_process(artifact_path, database_url, QUIET, **quick))
+        sent = receiver.wait_for(2)
+        assert {one.headers["idempotency-key"] for one in sent} == {held_key}
+        assert sent[0].body == sent[1].body  # the same alert, sent again
+        log_url = f"{url}{alerts}/{made.json()['id']}/deliveries"
+        deadline = time.monotonic() + 20
+        while (log := httpx.get(log_url).json())[0]["state"] == "pending":
+            assert time.monotonic() < deadline, log
+            time.sleep(0.1)
+        assert [(d["state"], d["idempotency_key"]) for d in log] == [("delivered", held_key)]

@@ -23,23 +23,26 @@ from .test_reports_and_forecast import report
 
 
 @contextmanager
-def serving(artifact_path: Path, database_url: str, *options: str) -> Iterator[str]:
+def serving(
+    artifact_path: Path, database_url: str, *options: str, **settings: str
+) -> Iterator[str]:
     """uvicorn serving the app on a free port of 127.0.0.1 until the block ends."""
-    with server_process(artifact_path, database_url, *options) as (url, _):
+    with server_process(artifact_path, database_url, *options, **settings) as (url, _):
         yield url
 
 
 @contextmanager
 def server_process(
-    artifact_path: Path, database_url: str, *options: str
+    artifact_path: Path, database_url: str, *options: str, **settings: str
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`serving`, with the server's process (to kill it)."""
+    """`serving`, with the server's process (to kill it); `settings` as ESC_* variables."""
     port = free_port()
     env = os.environ | {
         "ESC_ARTIFACT_PATH": str(artifact_path),
         "ESC_DATABASE_URL": database_url,
         "ESC_WRITE_TOKEN": TOKEN,
     }
+    env |= {f"ESC_{name.upper()}": value for name, value in settings.items()}
     command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
     command += ["--http", "app.transport:BoundedHttpTools"]  # as `make serve` runs it
     command += ["--timeout-graceful-shutdown", "5"]  # an open event stream must not hold it
