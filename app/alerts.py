@@ -11,7 +11,9 @@ restarted, then delivers it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -26,7 +28,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 import numpy as np
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.schemas import ForecastOut
@@ -103,10 +105,11 @@ _SET_RULE = update(AlertRuleRow).where(AlertRuleRow.id == bindparam("rule_id"))
 _OUTBOX = insert(AlertDeliveryRow)
 
 
-def evaluate(connection: Connection, engine: Engine, change: ForecastChange) -> None:
+def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
     """Step each of the case's rules with the new forecast, in the write's transaction, and
-    put an alert in the outbox for each that fires. One indexed read when the case has no
-    rule (a write's hot path)."""
+    put an alert in the outbox for each that fires (the process's delivery is woken when the
+    transaction commits). One indexed read when the case has no rule (a write's hot path)."""
+    connection = session.connection()
     rules = connection.execute(_ACTIVE_RULES, {"case_id": change.case_id}).all()
     if not rules:
         return
@@ -125,6 +128,27 @@ def evaluate(connection: Connection, engine: Engine, change: ForecastChange) -> 
         if fires:
             payload = _payload(rule, before, after, change, _movers(engine, change, rule.outcome))
             connection.execute(_OUTBOX, _pending(rule.id, payload, now))
+            session.info[_FIRED] = True
+
+
+_FIRED = "alert fired"
+"""Marks a session whose transaction put an alert in the outbox."""
+_wakers: set[Callable[[], object]] = set()
+"""How to wake each of this process's deliveries (one per app)."""
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_deliveries(session: Session) -> None:
+    """Once an alert is committed, deliver it now rather than at the next look (up to half a
+    second later); other processes find it at their next look."""
+    if session.info.pop(_FIRED, False):
+        for wake in list(_wakers):
+            wake()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_fired(session: Session) -> None:
+    session.info.pop(_FIRED, None)
 
 
 def _means(served: str | None) -> dict[str, float]:
@@ -246,16 +270,28 @@ class AlertDelivery:
             timeout=settings.alert_timeout_seconds, follow_redirects=False
         )
         self._task: asyncio.Task[None] | None = None
+        self._woken = asyncio.Event()
+        self._waker: Callable[[], object] = lambda: None
         self._refreshed = 0.0
 
     def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._waker = functools.partial(loop.call_soon_threadsafe, self._woken.set)
+        _wakers.add(self._waker)
         self._task = asyncio.create_task(self._run(), name="alert-delivery")
 
     async def close(self) -> None:
+        _wakers.discard(self._waker)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self._http.aclose()
+
+    async def _next_look(self) -> None:
+        """Until an alert is committed here, or the poll interval passes."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), self._settings.alert_poll_seconds)
+        self._woken.clear()
 
     async def _run(self) -> None:
         while True:
@@ -267,7 +303,7 @@ class AlertDelivery:
                 log.exception("alert delivery")
                 due = []
             if len(due) < BATCH:
-                await asyncio.sleep(self._settings.alert_poll_seconds)
+                await self._next_look()
 
     def _claim(self) -> list[store.Due]:
         with self._sessions() as session:

@@ -159,21 +159,21 @@ def update(
         case_id,
         None if row is None else row.payload,
         forecast,
-        _cause(row, engine, on, bool(counted or stopped), case.clock is not None),
+        _cause(row, engine, on, bool(counted or stopped), case.pinned),
         counted,
         stopped,
         present,
         absent,
         prior,
     )
-    alerts.evaluate(connection, engine, moved)
+    alerts.evaluate(session, engine, moved)
     values = {
         "evidence_on": on,
         "catalog_sha256": catalog.fingerprint,
         "reports_hash": reports_hash,
         "reports_used": used,
         "reports_left_out": left_out,
-        "pinned": case.clock is not None,
+        "pinned": case.pinned,
         "log_likelihoods": {
             indicator: [float(present[j]), float(absent[j])]
             for j, indicator in enumerate(catalog.ids)
@@ -201,15 +201,16 @@ _UPDATE_LIVE = sa_update(LiveForecastRow).where(
 
 
 def _cause(
-    row: Row[Any] | None, engine: Engine, on: dt.date, reports_changed: bool, historical: bool
+    row: Row[Any] | None, engine: Engine, on: dt.date, reports_changed: bool, pinned: bool
 ) -> str:
     """Why a case's forecast may have moved at a write (what an alert names): reports started
-    or stopped counting, its day turned (or a historical case's clock moved), the model or its
+    or stopped counting, its day turned (or a pinned case's now moved: its clock, its resolution),
+    the model or its
     catalog changed, else its prior."""
     if reports_changed or row is None:
         return "reports"
     if row.evidence_on != on:
-        return "clock" if historical else "ageing"
+        return "clock" if pinned else "ageing"
     if (row.artifact_id, row.catalog_sha256) != (engine.artifact.id, engine.catalog.fingerprint):
         return "model"
     return "prior"

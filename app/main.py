@@ -31,6 +31,7 @@ from app.api.routes import (
     metrics,
     model,
     reports,
+    resolution,
     whatif,
 )
 from app.api.routes import (
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics,
         key_routes,
         alerts,
+        resolution,
     ):
         app.include_router(module.router, dependencies=[ReaderDep], responses=READ)
     app.openapi = lambda: openapi_with_catalog(app)  # type: ignore[method-assign]

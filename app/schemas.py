@@ -17,9 +17,18 @@ from pydantic import (
 )
 
 from app.store.tables import MAX_URL
-from models.catalog import Kind, Outcome, OutcomeProbabilities
+from models.catalog import OUTCOMES, Kind, Outcome, OutcomeProbabilities
 from models.fields import IsoDate, storable
 from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, PostedReport
+from models.track_record import (
+    CalibrationBin,
+    CaseRecord,
+    Estimate,
+    ResolvedCase,
+    Scores,
+    ScoreSummary,
+    TrackRecord,
+)
 
 # Lengths inside the string's constraints, before `storable`: then a too-long value is told
 # "String should have at most 120 characters", not a vaguer "items after validation".
@@ -93,11 +102,16 @@ class CaseOut(CaseIn):
     opened_on: dt.date
     created_at: dt.datetime
     created_by: str | None  # the key's name (None: created before keys had names)
+    resolved_as: Outcome | None = None  # how it ended (GET .../resolution: the record)
+    resolved_on: dt.date | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def status(self) -> Literal["live", "historical"]:
-        """live (seen as of today) or historical (seen as of its clock)."""
+    def status(self) -> Literal["live", "historical", "resolved"]:
+        """live (seen as of today), historical (seen as of its clock) or resolved (its
+        forecasts frozen at its resolution)."""
+        if self.resolved_as is not None:
+            return "resolved"
         return "live" if self.clock is None else "historical"
 
 
@@ -500,3 +514,116 @@ class NewAlertOut(AlertOut):
 
     url: str
     secret: str
+
+
+class ResolutionIn(BaseModel):
+    """How a case ended: the outcome (by the codebook's resolution rule), the day it came
+    (for no_entry, the day the question closed), the source that shows it, and how sure the
+    resolution is (1: beyond doubt; as the reference set's label_confidence)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "outcome": "no_entry",
+                    "resolved_on": "2022-10-17",
+                    "source": "No Belarusian unit crossed into Ukraine in the horizon (ISW)",
+                }
+            ]
+        },
+    )
+
+    outcome: Outcome
+    resolved_on: IsoDate
+    source: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+        AfterValidator(storable),
+    ]
+    note: Annotated[str, StringConstraints(max_length=4000), AfterValidator(storable)] = ""
+    label_confidence: Annotated[float, Field(gt=1 / 3, le=1)] = 1.0
+
+
+class ResolutionOut(BaseModel):
+    """One entry of a case's resolution record."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    case_id: str
+    action: Literal["resolve", "correct", "withdraw"]
+    outcome: Outcome | None
+    resolved_on: dt.date | None
+    source: str | None
+    note: str
+    label_confidence: float | None
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+class ResolutionRecordOut(BaseModel):
+    """A case's resolution as it stands (null while open), and every entry of its record."""
+
+    case_id: str
+    resolution: ResolutionOut | None
+    record: list[ResolutionOut]
+    # While resolved: the case coded as a candidate reference case, and its scores.
+    reference_case: str | None = None
+    score: str | None = None
+
+
+class DailyForecast(BaseModel):
+    """The forecast in force on one scored day."""
+
+    as_of: dt.date
+    probabilities: dict[str, float]
+
+
+class CaseScoreOut(BaseModel):
+    """How well a resolved case was forecast (lower is better for every score)."""
+
+    artifact_id: str
+    case_id: str
+    outcome: str
+    resolved_on: dt.date
+    days_scored: int
+    time_averaged: Scores
+    at_lead: dict[int, Scores | None]  # days before the outcome; null: not open yet
+    base_rate: dict[str, float]
+    daily: list[DailyForecast]
+
+    @classmethod
+    def of(cls, artifact_id: str, record: CaseRecord, case: ResolvedCase) -> CaseScoreOut:
+        return cls(
+            artifact_id=artifact_id,
+            case_id=record.case_id,
+            outcome=record.outcome,
+            resolved_on=record.resolved_on,
+            days_scored=record.days_scored,
+            time_averaged=record.time_averaged,
+            at_lead=record.at_lead,
+            base_rate=dict(zip(OUTCOMES, map(float, case.base_rate), strict=True)),
+            daily=[
+                DailyForecast(
+                    as_of=day, probabilities=dict(zip(OUTCOMES, map(float, row), strict=True))
+                )
+                for day, row in zip(case.days, case.forecasts, strict=True)
+            ],
+        )
+
+
+class TrackRecordOut(BaseModel):
+    """Every resolved case scored, and the aggregates over them (`GET /v1/track-record`)."""
+
+    artifact_id: str
+    cases: int
+    time_averaged: dict[str, ScoreSummary]
+    at_lead: dict[int, dict[str, ScoreSummary]]
+    calibration: list[CalibrationBin]
+    auc: dict[str, Estimate | None]
+    records: list[CaseRecord]
+
+    @classmethod
+    def of(cls, artifact_id: str, record: TrackRecord) -> TrackRecordOut:
+        return cls(artifact_id=artifact_id, **vars(record))

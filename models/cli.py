@@ -23,12 +23,13 @@ from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.client import TOKEN_FILE, Service, token_from_file
 from models.engine import Engine, forecast_record
-from models.errors import ForecastError
+from models.errors import ForecastError, InputError
 from models.importer import ImportRow, case_facts, post_rows, read_import
 from models.predict import Forecast
 from models.psis import RELIABLE_K
 from models.reference import DEFAULT_REFERENCE, load_reference
 from models.scenario import Grade, load_scenario
+from models.track_record import TrackRecord, from_json
 from models.words import icd203
 
 app = typer.Typer(
@@ -596,27 +597,53 @@ def sensitivity(
     _print_provenance(engine, [result.run])
 
 
+def read_track_record(source: str, token: str | None) -> tuple[str, TrackRecord]:
+    """The track record from a running service (`source` its URL) or a saved answer."""
+    if source.startswith(("http://", "https://")):
+        with Service(source, token or token_from_file()) as service:
+            return from_json(service.read("/v1/track-record"))
+    try:
+        return from_json(json.loads(Path(source).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise InputError("--track-record", f"cannot read {source}: {exc}") from None
+
+
 @app.command()
 @one_line_errors
 def report(
-    files: Annotated[list[Path], typer.Argument(help="Scenario files.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")],
+    files: Annotated[list[Path] | None, typer.Argument(help="Scenario files.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the report into.")] = Path(
+        "var/report"
+    ),
     fmt: Annotated[
         Literal["html", "md"], typer.Option("--format", help="HTML (one file) or Markdown.")
     ] = "html",
+    track_record: Annotated[
+        str | None,
+        typer.Option(
+            "--track-record",
+            help="Add the service's track record: its URL (read with --token) or a file "
+            "holding what GET /v1/track-record answered.",
+        ),
+    ] = None,
+    token: TokenOption = None,
     grade: GradeOption = "B",
     artifact: ArtifactOption = DEFAULT_ARTIFACT,
     as_json: JsonOption = False,
 ) -> None:
     """A report on scenario files, readable offline: probabilities with intervals, a tornado
-    chart of each scenario's drivers, its sensitivity and its evidence, with PNG plots.
+    chart of each scenario's drivers, its sensitivity and its evidence, with PNG plots; and,
+    with --track-record, how good the service's forecasts of resolved cases were.
 
-    Example: forecast report scenarios/*.yaml --out var/report
+    Example: forecast report scenarios/*.yaml --out var/report --track-record http://127.0.0.1:8000
     """
     from models.report import step_count, write_report  # matplotlib: only for reports
 
+    if not files and track_record is None:
+        raise InputError("files", "give scenario files, --track-record, or both")
+    track = None if track_record is None else read_track_record(track_record, token)
     engine = Engine.load(artifact)
-    loaded = [load_scenario(path, engine.catalog) for path in files]
+    loaded = [load_scenario(path, engine.catalog) for path in files or []]
     out.mkdir(parents=True, exist_ok=True)  # before the long work: a bad --out fails at once
     progress_console = Console(stderr=True)
     with Progress(
@@ -632,7 +659,9 @@ def report(
         def step(description: str) -> None:
             progress.update(task, description=description, advance=1)
 
-        written = write_report(sensitivities, engine.catalog, engine.artifact.id, out, fmt, step)
+        written = write_report(
+            sensitivities, engine.catalog, engine.artifact.id, out, fmt, step, track
+        )
     if as_json:
         _print_json(
             {

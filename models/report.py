@@ -26,6 +26,7 @@ from models.catalog import OUTCOMES, Catalog
 from models.predict import OutcomeProbability
 from models.psis import RELIABLE_K
 from models.scenario import ReportEntry
+from models.track_record import Estimate, TrackRecord
 from models.words import icd203
 
 if TYPE_CHECKING:
@@ -108,20 +109,30 @@ def write_report(
     out: Path,
     fmt: Literal["html", "md"] = "html",
     progress: Callable[[str], None] = lambda step: None,
+    track: tuple[str, TrackRecord] | None = None,
 ) -> Path:
     """Write the plots and the report on these scenarios (each sensitivity holds its scenario's
-    run) into `out`, created if missing; return the report file (index.html or report.md)."""
+    run), and on the service's track record if given (the model that scored it, the record),
+    into `out`, created if missing; return the report file (index.html or report.md)."""
+    if not sensitivities and track is None:
+        raise ValueError("no scenarios and no track record to report on")
     sections = _sections(sensitivities)
     out.mkdir(parents=True, exist_ok=True)
-    progress("plotting probabilities")
-    plot_probabilities([section.run for section in sections], out / _PROBABILITIES_PNG)
+    if sections:
+        progress("plotting probabilities")
+        plot_probabilities([section.run for section in sections], out / _PROBABILITIES_PNG)
     for section in sections:
         progress(f"plotting contributions: {section.run.name}")
         plot_contributions(section.run, catalog, out / section.contributions_png)
         progress(f"plotting sensitivity: {section.run.name}")
         plot_sensitivity(section.sensitivity, catalog, out / section.sensitivity_png)
+    if track is not None and track[1].calibration:
+        progress("plotting the reliability diagram")
+        plot_reliability(track[1], out / _RELIABILITY_PNG)
     progress("writing the report")
     blocks = _document(sections, catalog, artifact_id)
+    if track is not None:
+        blocks += track_record_blocks(*track)
     if fmt == "html":
         path, text = out / "index.html", _html(blocks, out)
     else:
@@ -141,8 +152,6 @@ class _Section:
 
 
 def _sections(sensitivities: Sequence[Sensitivity]) -> list[_Section]:
-    if not sensitivities:
-        raise ValueError("no scenarios to report on")
     stems = safe_stems([sensitivity.run.name for sensitivity in sensitivities])
     return [
         _Section(s.run, s, f"contributions-{stem}.png", f"sensitivity-{stem}.png")
@@ -331,6 +340,10 @@ def _document(sections: Sequence[_Section], catalog: Catalog, artifact_id: str) 
     blocks: list[_Block] = [
         _Heading(1, "Escalation forecast report"),
         _Text(f"Model artifact {artifact_id}; generated {generated}."),
+    ]
+    if not runs:
+        return blocks
+    blocks += [
         _scenarios_table(runs),
         _Heading(2, "Summary"),
         _summary_table(runs),
@@ -498,6 +511,107 @@ def _count(n: int, noun: str) -> str:
 
 def _percent(probability: float) -> str:
     return f"{probability:.1%}"
+
+
+# The track record.
+
+_RELIABILITY_PNG = "reliability.png"
+SQUARE_ROWS = 16
+"""Rows of a figure as tall as it is wide (`figure_size`)."""
+_METRIC_NAMES = {"brier": "Brier (0-2)", "log": "Log score (nats)", "rps": "RPS (0-1)"}
+
+
+def track_record_blocks(artifact_id: str, record: TrackRecord) -> list[_Block]:
+    """The service's track record: scores beside the base rate's, at lead times, the
+    calibration table with its diagram, and discrimination."""
+    blocks: list[_Block] = [
+        _Heading(2, "Track record"),
+        _Text(
+            f"{_count(record.cases, 'resolved case')}, scored with model {artifact_id}: the "
+            "forecast in force each day whose horizon reaches the outcome, time-averaged, each "
+            "case weighing once. Lower is better; intervals are 90%, resampling cases."
+        ),
+    ]
+    if record.cases == 0:
+        return blocks
+    blocks.append(
+        _Table(
+            ("Score", "Forecasts", "Base rate", "Difference"),
+            [
+                (_METRIC_NAMES[metric], *map(_estimate, (s.forecast, s.base_rate, s.difference)))
+                for metric, s in record.time_averaged.items()
+            ],
+        )
+    )
+    leads = [(lead, scores["brier"]) for lead, scores in record.at_lead.items() if scores]
+    if leads:
+        blocks.append(
+            _Table(
+                ("Days before the outcome", "Cases", "Brier", "Base rate", "Difference"),
+                [
+                    (
+                        str(lead),
+                        str(s.cases),
+                        *map(_estimate, (s.forecast, s.base_rate, s.difference)),
+                    )
+                    for lead, s in leads
+                ],
+            )
+        )
+    blocks += [
+        _Heading(3, "Calibration"),
+        _Table(
+            ("Forecast", "Forecasts", "Cases", "Mean forecast", "Observed (90%)"),
+            [
+                (
+                    f"{bin.lower:.0%}-{bin.upper:.0%}",
+                    str(bin.forecasts),
+                    str(bin.cases),
+                    _percent(bin.mean_forecast),
+                    f"{_percent(bin.observed.mean)} "
+                    f"({_percent(bin.observed.lower)} to {_percent(bin.observed.upper)})",
+                )
+                for bin in record.calibration
+            ],
+        ),
+        _Image(_RELIABILITY_PNG, "Reliability diagram: forecast against observed frequency"),
+        _Heading(3, "Discrimination (AUC)"),
+        _Table(
+            ("Outcome", "AUC (90%)"),
+            [
+                (
+                    _outcome_name(outcome),
+                    "not defined (every case, or none, ended so)"
+                    if auc is None
+                    else f"{auc.mean:.2f} ({auc.lower:.2f} to {auc.upper:.2f})",
+                )
+                for outcome, auc in record.auc.items()
+            ],
+        ),
+    ]
+    return blocks
+
+
+def _estimate(estimate: Estimate) -> str:
+    return f"{estimate.mean:.3f} ({estimate.lower:.3f} to {estimate.upper:.3f})"
+
+
+def plot_reliability(record: TrackRecord, path: Path) -> None:
+    """Each calibration bin's observed frequency (with its interval) against its mean
+    forecast, beside the diagonal of a calibrated forecaster."""
+    with _figure(path, rows=SQUARE_ROWS) as figure:
+        axes = figure.add_subplot()
+        axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
+        for bin in record.calibration:
+            error = [
+                [bin.observed.mean - bin.observed.lower],
+                [bin.observed.upper - bin.observed.mean],
+            ]
+            axes.errorbar(
+                bin.mean_forecast, bin.observed.mean, yerr=error, fmt="o", color="#0072B2"
+            )
+        axes.set(xlim=(0, 1), ylim=(0, 1), xlabel="forecast", ylabel="observed frequency")
+        axes.set_aspect("equal")
 
 
 # Rendering.

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from models.catalog import OUTCOMES
 from models.scoring import auc_matrices, case_scores
@@ -180,9 +181,12 @@ def _estimate(values: np.ndarray, weights: np.ndarray) -> Estimate:
     multiplicity of each case)."""
     totals = weights.sum(axis=1)
     usable = totals > 0
+    mean = float(values.mean())
+    if not usable.any():  # no resample drew any of these cases: no spread to tell
+        return Estimate(mean, mean, mean)
     resampled = (weights[usable] @ values) / totals[usable]
-    lower, upper = np.quantile(resampled, INTERVAL) if resampled.size else (np.nan, np.nan)
-    return Estimate(float(values.mean()), float(lower), float(upper))
+    lower, upper = np.quantile(resampled, INTERVAL)
+    return Estimate(mean, float(lower), float(upper))
 
 
 def _summaries(records: Sequence[Scores], weights: np.ndarray) -> dict[str, ScoreSummary]:
@@ -249,7 +253,10 @@ def wilson(frequency: float, n: float) -> tuple[float, float]:
     half = (
         Z_90 / (1 + Z_90**2 / n) * np.sqrt(frequency * (1 - frequency) / n + Z_90**2 / (4 * n**2))
     )
-    return float(max(centre - half, 0.0)), float(min(centre + half, 1.0))
+    # In exact arithmetic the interval holds the frequency; in floating point an end may miss
+    # it by a rounding (at 0 and 1 it should be the end itself).
+    lower, upper = max(centre - half, 0.0), min(centre + half, 1.0)
+    return float(min(lower, frequency)), float(max(upper, frequency))
 
 
 def _auc(cases: Sequence[ResolvedCase], weights: np.ndarray) -> dict[str, Estimate | None]:
@@ -269,3 +276,11 @@ def _auc(cases: Sequence[ResolvedCase], weights: np.ndarray) -> dict[str, Estima
         lower, upper = np.quantile(numerator[usable] / denominator[usable], INTERVAL)
         found[outcome] = Estimate(float(ordered.sum() / pairs.sum()), float(lower), float(upper))
     return found
+
+
+def from_json(data: dict[str, object]) -> tuple[str, TrackRecord]:
+    """The model id and the track record from the JSON `GET /v1/track-record` answers (what
+    `forecast report --track-record` reads, from the service or a saved file)."""
+    body = dict(data)
+    artifact_id = str(body.pop("artifact_id", "unknown"))
+    return artifact_id, TypeAdapter(TrackRecord).validate_python(body)

@@ -336,10 +336,16 @@ function writeUrl() {
   history.replaceState(null, "", `${location.pathname}${query}${location.hash}`);
 }
 
-/** See the case as of `day` (YYYY-MM-DD; null or its clock: its now). */
+/** A case's "now": its clock or today, never past its resolution (YYYY-MM-DD). */
+function caseNow(c) {
+  const now = c.clock ?? todayUtc();
+  return c.resolved_on && c.resolved_on < now ? c.resolved_on : now;
+}
+
+/** See the case as of `day` (YYYY-MM-DD; null or its now: its now). */
 function viewAsOf(day) {
   const c = currentCase();
-  const now = c.clock ?? todayUtc();
+  const now = caseNow(c);
   state.asOf = day === null || day === now ? null : day;
   writeUrl();
   state.etag = null;
@@ -470,7 +476,7 @@ function renderCase() {
   const input = $("as-of-input");
   input.min = c.opened_on;
   input.max = todayUtc();
-  input.value = state.asOf ?? c.clock ?? todayUtc();
+  input.value = state.asOf ?? caseNow(c);
   $("since-input").min = c.opened_on;
   $("since-input").max = input.value;
   for (const id of [
@@ -527,9 +533,11 @@ function renderForecast() {
   const seen =
     state.asOf !== null
       ? "replayed"
-      : c.clock
-        ? "the case's clock (historical case)"
-        : "today (live case)";
+      : c.resolved_as
+        ? `frozen at its resolution (${OUTCOME_LABELS[c.resolved_as].toLowerCase()})`
+        : c.clock
+          ? "the case's clock (historical case)"
+          : "today (live case)";
   const later = f.reports_left_out
     ? ` ${f.reports_left_out} later ${f.reports_left_out === 1 ? "report is" : "reports are"} left out.`
     : "";

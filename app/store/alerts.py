@@ -186,12 +186,13 @@ def settle(session: Session, due: Due, attempt: Attempt, retry_at: dt.datetime |
 
 
 def ageing_cases(session: Session) -> list[str]:
-    """Live cases with a rule that ageing alone may fire: their forecast must be brought up to
+    """Live, open cases with a rule that ageing alone may fire: their forecast must be brought up to
     date each day even if nobody reads it."""
     query = (
         select(AlertRuleRow.case_id)
         .join(CaseRow, CaseRow.id == AlertRuleRow.case_id)
-        .where(ACTIVE, AlertRuleRow.min_reports == 0, CaseRow.clock.is_(None))
+        .where(ACTIVE, AlertRuleRow.min_reports == 0)
+        .where(CaseRow.clock.is_(None), CaseRow.resolved_on.is_(None))
         .distinct()
     )
     return list(session.scalars(query))

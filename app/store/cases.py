@@ -31,14 +31,22 @@ class CaseHead(NamedTuple):
     outcome_prior: dict[str, float] | None
     opened_on: dt.date
     clock: dt.date | None
+    resolved_on: dt.date | None
 
     @classmethod
     def of(cls, row: CaseRow) -> CaseHead:
-        return cls(row.id, row.kind, row.outcome_prior, row.opened_on, row.clock)
+        return cls(row.id, row.kind, row.outcome_prior, row.opened_on, row.clock, row.resolved_on)
 
     def now(self, today: dt.date) -> dt.date:
-        """The case's "now": its clock if it is historical, else `today`."""
-        return today if self.clock is None else self.clock
+        """The case's "now": its clock if it is historical, else `today`; never past its
+        resolution (a resolved case's forecasts are frozen there)."""
+        now = today if self.clock is None else self.clock
+        return now if self.resolved_on is None else min(now, self.resolved_on)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether its now is a fixed date (historical or resolved), not today."""
+        return self.clock is not None or self.resolved_on is not None
 
     @property
     def prior(self) -> Prior:
@@ -131,7 +139,14 @@ def lock_case(session: Session, case_id: str) -> CaseHead:
 
 
 _LOCK = (
-    select(CaseRow.id, CaseRow.kind, CaseRow.outcome_prior, CaseRow.opened_on, CaseRow.clock)
+    select(
+        CaseRow.id,
+        CaseRow.kind,
+        CaseRow.outcome_prior,
+        CaseRow.opened_on,
+        CaseRow.clock,
+        CaseRow.resolved_on,
+    )
     .where(CaseRow.id == bindparam("case_id"))
     .with_for_update()
 )

@@ -64,6 +64,9 @@ class CaseRow(Base):
     clock: Mapped[dt.date | None]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str | None] = mapped_column(String(80))  # the key's name
+    # How it ended, as its record (`ResolutionRow`) stands: its forecasts hold at resolved_on.
+    resolved_as: Mapped[str | None] = mapped_column(String(32))
+    resolved_on: Mapped[dt.date | None]
 
 
 class ReportRow(Base):
@@ -209,3 +212,21 @@ class AlertDeliveryRow(Base):
     last_status: Mapped[int | None]  # the receiver's HTTP status
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ResolutionRow(Base):
+    """One entry of a case's resolution record: resolved, corrected (a later entry replaces an
+    earlier one) or withdrawn. Appended, never updated or deleted."""
+
+    __tablename__ = "resolutions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # resolve | correct | withdraw
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    resolved_on: Mapped[dt.date | None]
+    source: Mapped[str | None] = mapped_column(String(500))
+    note: Mapped[str] = mapped_column(Text, default="")
+    label_confidence: Mapped[float | None] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(80))

@@ -28,6 +28,8 @@ REPORT = {
 }
 
 
+ALERT = {"url": "http://127.0.0.1:9/hook", "outcome": "direct_invasion", "threshold": 0.9}
+RESOLUTION = {"outcome": "no_entry", "resolved_on": today().isoformat(), "source": "a record"}
 RANK = {"reader": 0, "analyst": 1, "admin": 2}
 
 
@@ -55,6 +57,10 @@ def test_each_role_may_do_exactly_what_it_should(case: TestClient) -> None:
         ("analyst", "POST", "/v1/cases", other),
         ("analyst", "PUT", f"/v1/cases/{CASE}/prior", {"outcome_prior": None}),
         ("analyst", "PUT", f"/v1/cases/{CASE}/clock", {"clock": None}),
+        ("analyst", "POST", f"/v1/cases/{CASE}/alerts", ALERT),
+        ("analyst", "DELETE", f"/v1/cases/{CASE}/alerts/1", None),
+        ("admin", "POST", f"/v1/cases/{CASE}/resolution", RESOLUTION),
+        ("admin", "DELETE", f"/v1/cases/{CASE}/resolution?note=withdrawn", None),
         ("admin", "POST", "/v1/keys", {"name": "bob", "role": "reader"}),
         ("admin", "GET", "/v1/keys", None),
         ("admin", "GET", "/v1/audit", None),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime as dt
+import json
 import re
 import subprocess
 import sys
@@ -16,10 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
+from pydantic import TypeAdapter
+from typer.testing import CliRunner
 
 from models import analysis
 from models.analysis import Run, Sensitivity
-from models.catalog import Catalog
+from models.catalog import OUTCOMES, Catalog
+from models.cli import app
 from models.engine import Engine
 from models.report import (
     DPI,
@@ -31,6 +36,7 @@ from models.report import (
     write_report,
 )
 from models.scenario import load_scenario
+from models.track_record import LEAD_DAYS, ResolvedCase, TrackRecord, track_record
 
 from ..conftest import ROOT
 
@@ -222,9 +228,51 @@ def test_markdown_warns_about_a_doubtful_forecast_in_its_section(md_report: Writ
 
 def test_no_scenarios_writes_nothing(analysed: Analysed, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    with pytest.raises(ValueError, match="no scenarios"):
+    with pytest.raises(ValueError, match="no scenarios and no track record"):
         write_report([], analysed.catalog, analysed.artifact_id, out)
     assert not out.exists()
+
+
+def test_the_track_record_is_a_section_of_its_own(
+    artifact_path: Path, analysed: Analysed, tmp_path: Path
+) -> None:
+    """What GET /v1/track-record answers, saved to a file, read by `forecast report`: its
+    scores, calibration table, reliability diagram and AUC, with no scenario needed."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for c in range(40):
+        forecasts = np.tile(rng.dirichlet([1, 1, 1]), (10, 1))
+        outcome = OUTCOMES[rng.choice(3, p=forecasts[0])]
+        days = [dt.date(2023, 1, 1) + dt.timedelta(days=d) for d in range(10)]
+        leads = dict.fromkeys(LEAD_DAYS)
+        base = np.full(3, 1 / 3)
+        cases.append(
+            ResolvedCase(f"c{c}", outcome, dt.date(2023, 1, 11), days, forecasts, leads, base)
+        )
+    answer = {
+        "artifact_id": "m-scored",
+        **TypeAdapter(TrackRecord).dump_python(track_record(cases), mode="json"),
+    }
+    saved = tmp_path / "track-record.json"
+    saved.write_text(json.dumps(answer), encoding="utf-8")
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        app,
+        ["report", "--track-record", str(saved), "--out", str(out), "--format", "md"]
+        + ["--artifact", str(artifact_path)],
+    )
+    assert result.exit_code == 0, result.output
+    text = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Track record" in text and "40 resolved cases, scored with model m-scored" in text
+    bins = len(answer["calibration"])
+    calibration = text.split("### Calibration")[1].split("![")[0]
+    assert calibration.count("\n| ") == bins + 2  # the header, its rule and one row per bin
+    assert "![Reliability diagram" in text and imread(out / "reliability.png").shape[0] > 500
+    assert "Brier (0-2)" in text and "AUC" in text
+    refused = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert (
+        refused.exit_code != 0 and "give scenario files, --track-record, or both" in refused.output
+    )
 
 
 def test_file_stems_are_safe_and_distinct() -> None:

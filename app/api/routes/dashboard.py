@@ -20,6 +20,12 @@ async def dashboard() -> FileResponse:
     return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
 
+@router.get("/track-record", include_in_schema=False)
+async def track_record_page() -> FileResponse:
+    """How good the forecasts of resolved cases were; it reads GET /v1/track-record."""
+    return FileResponse(STATIC / "track-record.html", headers={"Cache-Control": "no-cache"})
+
+
 @router.get("/docs", include_in_schema=False)
 async def swagger_ui() -> FileResponse:
     return FileResponse(STATIC / "docs.html", headers={"Cache-Control": "no-cache"})

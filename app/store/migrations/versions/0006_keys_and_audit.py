@@ -14,6 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from app.store.triggers import append_only, drop_append_only
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
@@ -39,37 +41,15 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(80), nullable=True, index=True),
         sa.Column("detail", sa.JSON, nullable=False),
     )
-    _append_only("audit_log")
+    append_only("audit_log")
     op.add_column("reports", sa.Column("entered_by", sa.String(80), nullable=True))
     op.add_column("reports", sa.Column("retracted_by", sa.String(80), nullable=True))
     op.add_column("cases", sa.Column("created_by", sa.String(80), nullable=True))
-
-
-def _append_only(table: str) -> None:
-    """Make the database itself refuse to change or delete a row of `table`."""
-    reason = f"{table} is append-only"
-    if op.get_bind().dialect.name == "sqlite":
-        for event in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{reason}'); END"
-            )
-        return
-    op.execute(
-        f"CREATE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$ BEGIN RAISE EXCEPTION '{reason}'; END $$"
-    )
-    op.execute(
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"
-    )
 
 
 def downgrade() -> None:
     op.drop_column("cases", "created_by")
     op.drop_column("reports", "retracted_by")
     op.drop_column("reports", "entered_by")
-    op.drop_table("audit_log")  # its triggers with it
-    if op.get_bind().dialect.name != "sqlite":
-        op.execute("DROP FUNCTION audit_log_append_only()")
+    drop_append_only("audit_log")
     op.drop_table("api_keys")

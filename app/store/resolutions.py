@@ -1,0 +1,88 @@
+"""How cases end: each resolution, correction and withdrawal appended to a record that is
+never rewritten; the case itself carries its current resolution, read with its lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.schemas import ResolutionIn
+from app.store import keys
+from app.store.cases import get_case
+from app.store.tables import CaseRow, ResolutionRow
+from models.errors import ConflictError, InputError
+from models.timeline import outside_period
+
+
+def resolve(
+    session: Session, case_id: str, resolution: ResolutionIn, by: str, today: dt.date
+) -> ResolutionRow:
+    """Resolve the case (the case locked by the caller), or correct its resolution if it has
+    one; audited, in the caller's transaction."""
+    case = get_case(session, case_id)
+    day = resolution.resolved_on
+    if day > today:
+        raise InputError("body.resolved_on", f"{day} is in the future")
+    if (reason := outside_period(day, case.opened_on)) is not None:
+        raise InputError("body.resolved_on", reason)
+    action = "correct" if case.resolved_as is not None else "resolve"
+    entry = ResolutionRow(
+        case_id=case_id,
+        action=action,
+        **resolution.model_dump(),
+        recorded_at=dt.datetime.now(dt.UTC),
+        recorded_by=by,
+    )
+    session.add(entry)
+    case.resolved_as, case.resolved_on = resolution.outcome, day
+    session.flush()
+    detail = resolution.model_dump(mode="json") | {"entry": entry.id}
+    keys.record(session.connection(), by, f"resolution.{action}", case_id, detail)
+    return entry
+
+
+def withdraw(session: Session, case_id: str, note: str, by: str) -> ResolutionRow:
+    """Withdraw the case's resolution (it is live or historical again), keeping the record;
+    a case without one is a conflict."""
+    case = get_case(session, case_id)
+    if case.resolved_as is None:
+        raise ConflictError("case_id", f"case {case_id!r} is not resolved")
+    entry = ResolutionRow(
+        case_id=case_id,
+        action="withdraw",
+        note=note,
+        recorded_at=dt.datetime.now(dt.UTC),
+        recorded_by=by,
+    )
+    session.add(entry)
+    case.resolved_as, case.resolved_on = None, None
+    session.flush()
+    detail = {"entry": entry.id, "note": note}
+    keys.record(session.connection(), by, "resolution.withdraw", case_id, detail)
+    return entry
+
+
+def record_of(session: Session, case_id: str) -> list[ResolutionRow]:
+    """Every resolution, correction and withdrawal of the case, oldest first."""
+    get_case(session, case_id)
+    query = select(ResolutionRow).where(ResolutionRow.case_id == case_id)
+    return list(session.scalars(query.order_by(ResolutionRow.id)))
+
+
+def current(session: Session, case_id: str) -> ResolutionRow | None:
+    """The entry that resolved the case as it stands (None when unresolved)."""
+    entries = record_of(session, case_id)
+    return entries[-1] if entries and entries[-1].action != "withdraw" else None
+
+
+def resolved_cases(session: Session) -> list[tuple[CaseRow, ResolutionRow]]:
+    """Every resolved case with the entry that resolved it."""
+    cases = session.scalars(select(CaseRow).where(CaseRow.resolved_as.is_not(None)))
+    found = []
+    for case in cases.all():
+        entry = current(session, case.id)
+        if entry is not None:
+            found.append((case, entry))
+    return sorted(found, key=lambda pair: pair[0].id)
