@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m bench.bench_service
 	$(BIN)/python -m bench.bench_whatif
 	$(BIN)/python -m bench.bench_timeline
+	$(BIN)/python -m bench.bench_alerts
 	$(BIN)/python -m bench.bench_cli
 
 serve: install

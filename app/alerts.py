@@ -116,6 +116,7 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
     after = {p.outcome: p for p in change.after.probabilities}
     before = _means(change.before)
     now = _now()
+    movers: dict[str, list[dict[str, Any]]] = {}  # per outcome: rules on one share them
     for rule in rules:
         armed, crossed = step(
             rule.direction, rule.threshold, rule.band, rule.armed, after[rule.outcome].mean
@@ -126,7 +127,9 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
         fired = {"last_fired_at": now} if fires else {}
         connection.execute(_SET_RULE, {"rule_id": rule.id, "armed": armed, **fired})
         if fires:
-            payload = _payload(rule, before, after, change, _movers(engine, change, rule.outcome))
+            if rule.outcome not in movers:
+                movers[rule.outcome] = _movers(engine, change, rule.outcome)
+            payload = _payload(rule, before, after, change, movers[rule.outcome])
             connection.execute(_OUTBOX, _pending(rule.id, payload, now))
             session.info[_FIRED] = True
 

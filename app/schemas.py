@@ -24,7 +24,7 @@ from models.track_record import (
     CalibrationBin,
     CaseRecord,
     Estimate,
-    ResolvedCase,
+    Scored,
     Scores,
     ScoreSummary,
     TrackRecord,
@@ -592,9 +592,13 @@ class CaseScoreOut(BaseModel):
     at_lead: dict[int, Scores | None]  # days before the outcome; null: not open yet
     base_rate: dict[str, float]
     daily: list[DailyForecast]
+    # The models that served the scored days (days each): every day is replayed with its own.
+    models: dict[str, int]
+    notes: list[str]  # days that could not be replayed with the model that served them
 
     @classmethod
-    def of(cls, artifact_id: str, record: CaseRecord, case: ResolvedCase) -> CaseScoreOut:
+    def of(cls, artifact_id: str, record: CaseRecord, scored: Scored) -> CaseScoreOut:
+        case = scored.case
         return cls(
             artifact_id=artifact_id,
             case_id=record.case_id,
@@ -610,6 +614,8 @@ class CaseScoreOut(BaseModel):
                 )
                 for day, row in zip(case.days, case.forecasts, strict=True)
             ],
+            models=scored.models,
+            notes=scored.notes,
         )
 
 

@@ -2,13 +2,15 @@
 offered as a candidate reference case.
 
 The forecast in force on a day is the timeline's point for it: the reports known by the end of
-the day, aged to it, under the case's prior and the current model. For a case whose reports were
-posted as they came, that is what the service served that day (but for a later model). A case is
+the day, aged to it, under the case's prior, replayed with the model that served the case that
+day (the audit record says which; the artifact archive keeps it). For a case whose reports were
+posted as they came, that is what the service served that day. A case is
 scored on the days whose horizon reaches its outcome: from `resolved_on − horizon_days` (or the
 day its period opened, if later) to the day before the outcome."""
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -18,13 +20,13 @@ from sqlalchemy import Row
 
 from app.store.cases import CaseHead
 from app.store.tables import CaseRow, ResolutionRow
-from app.timeline import PointCache, timeline
+from app.timeline import PastModels, PointCache, timeline
 from models.engine import Engine
 from models.errors import EvidenceError
 from models.evidence import evidence_from_logs
 from models.predict import Prior
-from models.timeline import CaseReports
-from models.track_record import LEAD_DAYS, ResolvedCase
+from models.timeline import CaseReports, end_of
+from models.track_record import LEAD_DAYS, ResolvedCase, Scored
 
 
 def scored_days(case: CaseRow, resolved_on: dt.date) -> list[dt.date]:
@@ -35,13 +37,17 @@ def scored_days(case: CaseRow, resolved_on: dt.date) -> list[dt.date]:
 
 def resolved_case(
     engine: Engine,
+    past: PastModels,
     case: CaseRow,
     resolution: ResolutionRow,
     rows: Sequence[Row[Any]],
+    served: Sequence[tuple[dt.datetime, str]],
     cache: PointCache,
-) -> ResolvedCase:
-    """The case's forecasts on its scored days and at each lead time, from its timeline
-    (EvidenceError when it has no day to be scored on)."""
+) -> Scored:
+    """The case's forecasts on its scored days and at each lead time, each replayed with the
+    model that served the case that day (`served`: the audit record's moments and models; the
+    current model before the first, or where the archive cannot replay it). EvidenceError when
+    it has no day to be scored on."""
     resolved_on = resolution.resolved_on
     assert resolved_on is not None and resolution.outcome is not None  # a resolving entry
     days = scored_days(case, resolved_on)
@@ -49,9 +55,20 @@ def resolved_case(
         raise EvidenceError("case_id", f"{case.id} resolved on the day its period opened")
     leads = {lead: resolved_on - dt.timedelta(days=lead) for lead in LEAD_DAYS}
     wanted = sorted({*days, *(day for day in leads.values() if day >= case.opened_on)})
-    points = timeline(engine, CaseHead.of(case), rows, wanted, cache).points
-    means = {point.as_of: [p.mean for p in point.probabilities] for point in points}
-    return ResolvedCase(
+    by_model: dict[str, tuple[Engine, list[dt.date]]] = {}
+    notes: list[str] = []
+    moments = [moment for moment, _ in served]
+    for day in wanted:
+        last = bisect.bisect_left(moments, end_of(day)) - 1
+        model, why = past.at_start(engine, served[last][1] if last >= 0 else None)
+        by_model.setdefault(model.artifact.id, (model, []))[1].append(day)
+        notes += [note for note in why if note not in notes]
+    means: dict[dt.date, list[float]] = {}
+    head = CaseHead.of(case)
+    for model, model_days in by_model.values():
+        for point in timeline(model, head, rows, model_days, cache).points:
+            means[point.as_of] = [p.mean for p in point.probabilities]
+    resolved = ResolvedCase(
         case.id,
         resolution.outcome,
         resolved_on,
@@ -60,6 +77,9 @@ def resolved_case(
         {lead: np.array(means[day]) if day in means else None for lead, day in leads.items()},
         base_rate(engine, case.kind),
     )
+    scored = set(days)
+    models = {aid: sum(d in scored for d in group) for aid, (_, group) in by_model.items()}
+    return Scored(resolved, {aid: n for aid, n in models.items() if n}, notes)
 
 
 def base_rate(engine: Engine, kind: str) -> np.ndarray:

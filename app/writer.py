@@ -19,11 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import HTTPException
 from sqlalchemy import Row
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from app import live
+from app.access import judge
 from app.forecasting import check_period
 from app.live import Served
 from app.schemas import ReportIn, ReportOut
@@ -48,9 +50,10 @@ class _Post:
     case_id: str
     reports: Sequence[ReportIn]
     on: dt.date
-    actor: str
+    secret: str  # the bearer token sent, looked up in the write's transaction
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Written]
+    actor: str = ""  # the key's name, once judged
 
 
 class ReportWriter:
@@ -63,13 +66,14 @@ class ReportWriter:
         self._thread.start()
 
     async def write(
-        self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date, actor: str
+        self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date, secret: str
     ) -> Written:
-        """Store `reports` (all or nothing), entered by the key named `actor`, and return them
-        with the case's new forecast."""
+        """Store `reports` (all or nothing) if the key with this secret may write (the key is
+        looked up in the write's transaction: a key revoked before it commits is refused), and
+        return them with the case's new forecast."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Written] = loop.create_future()
-        self._queue.put(_Post(engine, case_id, reports, on, actor, loop, future))
+        self._queue.put(_Post(engine, case_id, reports, on, secret, loop, future))
         return await future
 
     def close(self) -> None:
@@ -115,8 +119,9 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
     """Store the group's reports and update each case's live forecast, in the caller's
     transaction: each POST's answer, or its error (a POST refused stores nothing, and fails no
     other POST)."""
-    outcomes: dict[int, Written | Exception] = {}
+    outcomes: dict[int, Written | Exception] = dict(_refused_keys(session, group))
     engine, on = group[-1].engine, max(post.on for post in group)
+    group = [post for post in group if id(post) not in outcomes]
     for case_id in sorted({post.case_id for post in group}):  # one lock order: no deadlocks
         posts = [post for post in group if post.case_id == case_id]
         try:
@@ -140,6 +145,21 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
                 else Written([ReportOut.model_validate(row) for row in rows], forecast)
             )
     return outcomes
+
+
+def _refused_keys(session: Session, group: list[_Post]) -> dict[int, Exception]:
+    """The POSTs whose key may not write, and why (`app.access.judge`); the others get their
+    key's name. One read for the whole group."""
+    connection = session.connection()
+    found = keys.find_many(connection, {post.secret for post in group})
+    exist = bool(found) or keys.any_keys(session)
+    refused: dict[int, Exception] = {}
+    for post in group:
+        try:
+            post.actor = judge(found.get(post.secret), exist, "analyst", "write").name
+        except HTTPException as exc:
+            refused[id(post)] = exc
+    return refused
 
 
 def _out_of_period(case: CaseHead, posts: list[_Post]) -> dict[int, Exception]:

@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.bench_service import TOKEN, uvicorn_process
+from bench.bench_service import local_service
 from bench.common import engine
 from models.artifact import DEFAULT_ARTIFACT
 from tests.receiver import receiving
 
 ROUNDS, WRITES = 5, 40
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CASES = ("no rules", "10 quiet rules", "firing")
 
 
@@ -66,41 +63,32 @@ def probabilities(client: httpx.Client, path: str) -> tuple[float, float]:
 
 def main() -> None:
     engine(DEFAULT_ARTIFACT)  # fitted first if missing
-    with tempfile.TemporaryDirectory() as directory, receiving() as receiver:
-        env = {
-            "ESC_DATABASE_URL": f"sqlite:///{Path(directory) / 'bench.db'}",
-            "ESC_WRITE_TOKEN": TOKEN,
-            "ESC_ARTIFACT_PATH": str(DEFAULT_ARTIFACT),
-        }
-        with (
-            uvicorn_process("app.main:create_app", env, factory=True) as (url, _),
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
-        ):
-            paths = {name: new_case(client, f"bench-alerts-{i}") for i, name in enumerate(CASES)}
-            low, high = probabilities(client, paths["firing"])
-            rule = {"url": receiver.url, "outcome": "direct_invasion", "band": 0.0}
-            for _ in range(10):
-                quiet = rule | {"threshold": 0.999, "band": 0.001}
-                client.post(f"{paths['10 quiet rules']}/alerts", json=quiet).raise_for_status()
-            firing = rule | {"threshold": (low + high) / 2}
-            client.post(f"{paths['firing']}/alerts", json=firing).raise_for_status()
-            latency: dict[str, list[float]] = {name: [] for name in CASES}
-            ratios: dict[str, list[float]] = {name: [] for name in CASES}
-            delivery: list[float] = []
-            for round_number in range(ROUNDS):
-                medians = {}
-                for name in CASES:
-                    times = []
-                    for n in range(WRITES):
-                        took, answered = swing(client, paths[name], round_number * WRITES + n)
-                        times.append(took)
-                        if name == "firing":
-                            arrived = receiver.wait_for(len(delivery) + 1)[-1]
-                            delivery.append(arrived.at - answered)
-                    medians[name] = statistics.median(times)
-                    latency[name] += times
-                for name in CASES:
-                    ratios[name].append(medians[name] / medians["no rules"])
+    with local_service() as client, receiving() as receiver:
+        paths = {name: new_case(client, f"bench-alerts-{i}") for i, name in enumerate(CASES)}
+        low, high = probabilities(client, paths["firing"])
+        rule = {"url": receiver.url, "outcome": "direct_invasion", "band": 0.0}
+        for _ in range(10):
+            quiet = rule | {"threshold": 0.999, "band": 0.001}
+            client.post(f"{paths['10 quiet rules']}/alerts", json=quiet).raise_for_status()
+        firing = rule | {"threshold": (low + high) / 2}
+        client.post(f"{paths['firing']}/alerts", json=firing).raise_for_status()
+        latency: dict[str, list[float]] = {name: [] for name in CASES}
+        ratios: dict[str, list[float]] = {name: [] for name in CASES}
+        delivery: list[float] = []
+        for round_number in range(ROUNDS):
+            medians = {}
+            for name in CASES:
+                times = []
+                for n in range(WRITES):
+                    took, answered = swing(client, paths[name], round_number * WRITES + n)
+                    times.append(took)
+                    if name == "firing":
+                        arrived = receiver.wait_for(len(delivery) + 1)[-1]
+                        delivery.append(arrived.at - answered)
+                medians[name] = statistics.median(times)
+                latency[name] += times
+            for name in CASES:
+                ratios[name].append(medians[name] / medians["no rules"])
     print(f"{ROUNDS} rounds of {WRITES} swings (a POST, then its retraction) per case")
     for name in CASES:
         times = sorted(latency[name])

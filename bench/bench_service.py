@@ -47,6 +47,24 @@ def uvicorn(target: str, env: dict[str, str], factory: bool = False) -> Iterator
 
 
 @contextmanager
+def local_service() -> Iterator[httpx.Client]:
+    """The service on a fresh SQLite file (the default model), and a client holding its
+    write token, until the block ends."""
+    with tempfile.TemporaryDirectory() as directory:
+        env = {
+            "ESC_DATABASE_URL": f"sqlite:///{Path(directory) / 'bench.db'}",
+            "ESC_WRITE_TOKEN": TOKEN,
+            "ESC_ARTIFACT_PATH": str(DEFAULT_ARTIFACT),
+        }
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with (
+            uvicorn_process("app.main:create_app", env, factory=True) as (url, _),
+            httpx.Client(base_url=url, headers=auth, timeout=60) as client,
+        ):
+            yield client
+
+
+@contextmanager
 def uvicorn_process(
     target: str, env: dict[str, str], factory: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:

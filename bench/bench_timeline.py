@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench.bench_service import TOKEN, uvicorn_process
+from bench.bench_service import local_service
 from bench.common import engine
 from models.artifact import DEFAULT_ARTIFACT
 from models.scenario import MAX_REPORTS
@@ -29,7 +27,6 @@ from models.scenario import MAX_REPORTS
 ROUNDS, REPEATS = 5, 20
 END = dt.date(2022, 12, 31)
 START = END - dt.timedelta(days=364)
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TARGETS = {"cached": 0.050, "cold": 1.0}
 
 
@@ -60,38 +57,29 @@ def timed(client: httpx.Client, path: str, params: dict[str, str]) -> float:
 
 def main() -> None:
     indicators = list(engine(DEFAULT_ARTIFACT).catalog.ids)
-    with tempfile.TemporaryDirectory() as directory:
-        env = {
-            "ESC_DATABASE_URL": f"sqlite:///{Path(directory) / 'bench.db'}",
-            "ESC_WRITE_TOKEN": TOKEN,
-            "ESC_ARTIFACT_PATH": str(DEFAULT_ARTIFACT),
+    with local_service() as client:
+        samples: dict[str, list[float]] = {
+            "cold": [],
+            "cached": [],
+            "one forecast": [],
+            "live poll": [],
         }
-        with (
-            uvicorn_process("app.main:create_app", env, factory=True) as (url, _),
-            httpx.Client(base_url=url, headers=AUTH, timeout=60) as client,
-        ):
-            samples: dict[str, list[float]] = {
-                "cold": [],
-                "cached": [],
-                "one forecast": [],
-                "live poll": [],
-            }
-            for round_number in range(ROUNDS):
-                case = f"bench-timeline-{round_number}"
-                body = {"id": case, "title": "bench", "state": "A", "target": "B"}
-                client.post("/v1/cases", json=body | {"opened_on": "2021-01-01"}).raise_for_status()
-                posted = client.post(
-                    f"/v1/cases/{case}/reports", json=reports(round_number, indicators)
-                )
-                posted.raise_for_status()
-                path = f"/v1/cases/{case}/forecast"
-                span = {"from": START.isoformat(), "to": END.isoformat()}
-                samples["cold"].append(timed(client, f"{path}/timeline", span))
-                for _ in range(REPEATS):
-                    samples["cached"].append(timed(client, f"{path}/timeline", span))
-                    samples["one forecast"].append(timed(client, path, {"as_of": END.isoformat()}))
-                    samples["live poll"].append(timed(client, path, {}))
-            size = len(client.get(f"{path}/timeline", params=span).content)
+        for round_number in range(ROUNDS):
+            case = f"bench-timeline-{round_number}"
+            body = {"id": case, "title": "bench", "state": "A", "target": "B"}
+            client.post("/v1/cases", json=body | {"opened_on": "2021-01-01"}).raise_for_status()
+            posted = client.post(
+                f"/v1/cases/{case}/reports", json=reports(round_number, indicators)
+            )
+            posted.raise_for_status()
+            path = f"/v1/cases/{case}/forecast"
+            span = {"from": START.isoformat(), "to": END.isoformat()}
+            samples["cold"].append(timed(client, f"{path}/timeline", span))
+            for _ in range(REPEATS):
+                samples["cached"].append(timed(client, f"{path}/timeline", span))
+                samples["one forecast"].append(timed(client, path, {"as_of": END.isoformat()}))
+                samples["live poll"].append(timed(client, path, {}))
+        size = len(client.get(f"{path}/timeline", params=span).content)
     one = statistics.median(samples["one forecast"])
     print(f"365 daily points, 500 reports, {ROUNDS} rounds; response {size / 1024:.0f} KiB")
     for name, values in samples.items():

@@ -54,6 +54,16 @@ class ResolvedCase:
 
 
 @dataclass(frozen=True)
+class Scored:
+    """A resolved case's forecasts as scored, the models that made them (days scored with
+    each) and what could not be replayed as it was served."""
+
+    case: ResolvedCase
+    models: dict[str, int]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
 class Scores:
     """One forecast's scores (Brier 0-2, log score in nats, RPS 0-1; lower is better) beside
     the base rate's."""

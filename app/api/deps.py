@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
@@ -12,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from app.access import judge
 from app.schemas import CASE_ID
 from app.security import WrongTokens
 from app.store import keys
@@ -69,9 +71,40 @@ async def require_reader(request: Request) -> None:
 def _actor(
     request: Request, credentials: HTTPAuthorizationCredentials | None, role: Role, action: str
 ) -> Actor:
-    """The key's name and role, if it may `action` (401 without a valid key, 403 without the
-    role). Looked up on every request, so a revoked key fails at once on every worker. Plain
-    functions: FastAPI runs them in the thread pool, off the event loop."""
+    """The key's name and role, if it may `action` (`app.access.judge`). Looked up on every
+    request, so a revoked key fails at once on every worker. Plain functions: FastAPI runs them
+    in the thread pool, off the event loop."""
+    presented = _presented(request, credentials)
+    with request.app.state.sessions() as session:
+        key = keys.find(session, presented.secret) if presented.secret else None
+        exist = key is not None or keys.any_keys(session)
+    try:
+        actor = judge(key, exist, role, action)
+    except HTTPException as exc:
+        presented.settle(exc)
+        raise
+    presented.settle(None)
+    return actor
+
+
+@dataclass(frozen=True)
+class Presented:
+    """A bearer token as presented, not yet looked up, by a client not backed off."""
+
+    secret: str
+    client: str
+    wrong: WrongTokens
+
+    def settle(self, refusal: HTTPException | None) -> None:
+        """Count the outcome: only a token tried and refused as unknown slows its client."""
+        if refusal is None or refusal.status_code == status.HTTP_403_FORBIDDEN:
+            self.wrong.succeeded(self.client)
+        elif refusal.status_code == status.HTTP_401_UNAUTHORIZED and self.secret:
+            self.wrong.failed(self.client)
+
+
+def _presented(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Presented:
+    """The token presented, unless its client is backed off after wrong tokens (429)."""
     wrong: WrongTokens = request.app.state.wrong_tokens
     client = request.client.host if request.client else "unknown"
     if (wait := math.ceil(wrong.wait(client))) > 0:
@@ -80,35 +113,21 @@ def _actor(
             f"too many wrong tokens from this address: wait {wait} s before trying again",
             headers={"Retry-After": str(wait)},
         )
-    secret = credentials.credentials if credentials else ""
-    with request.app.state.sessions() as session:
-        key = keys.find(session, secret) if secret else None
-        if key is None and not keys.any_keys(session):
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, f"no key is set: nobody may {action}"
-            )
-    if key is None or key.revoked_at is not None:
-        if credentials:  # a token tried, not one forgotten: only guesses are slowed down
-            wrong.failed(client)
-        reason = (
-            f"this key was revoked: it may not {action}"
-            if key is not None
-            else f"a valid bearer token is required to {action}"
-        )
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"}
-        )
-    wrong.succeeded(client)
-    actor = Actor(key.name, key.role)  # type: ignore[arg-type]
-    if not actor.may(role):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            f"key {actor.name!r} has the role {actor.role}: to {action} needs the role {role}",
-        )
-    return actor
+    return Presented(credentials.credentials if credentials else "", client, wrong)
+
+
+async def present_to_writer(request: Request, credentials: Credentials) -> Presented:
+    """For posted reports: the token, looked up by the report writer in the write's own
+    transaction (no thread hop, no session of its own: a POST's hot path). Without one, a 401
+    at once."""
+    presented = _presented(request, credentials)
+    if not presented.secret:
+        judge(None, True, "analyst", "write")
+    return presented
 
 
 AnalystDep = Annotated[Actor, Depends(require_analyst)]
+PresentedDep = Annotated[Presented, Depends(present_to_writer)]
 AdminDep = Annotated[Actor, Depends(require_admin)]
 WriterDep = Depends(require_analyst)
 ReaderDep = Depends(require_reader)

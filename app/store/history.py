@@ -58,3 +58,14 @@ def artifact_at(session: Session, case_id: str, moment: dt.datetime) -> str | No
         .limit(1)
     )
     return session.scalar(query)
+
+
+def models_served(session: Session, case_id: str) -> list[tuple[dt.datetime, str]]:
+    """When each point of the case's audit record was served, and by which model, oldest
+    first: the model in force at a moment is the last one served before it."""
+    query = (
+        select(ForecastRow.recorded_at, ForecastRow.artifact_id)
+        .where(ForecastRow.case_id == case_id)
+        .order_by(ForecastRow.id)
+    )
+    return [(at, artifact_id) for at, artifact_id in session.execute(query)]

@@ -21,7 +21,7 @@ from app.writer import _store
 from models.errors import InputError
 
 from ..conftest import ROOT
-from .conftest import AUTH, BELARUS
+from .conftest import AUTH, BELARUS, TOKEN
 from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
 from .test_whatif import WHAT_IF
 
@@ -190,7 +190,7 @@ def test_cases_are_created_while_reports_are_written(client: TestClient) -> None
         engine = client.app.state.engine  # type: ignore[attr-defined]
         batch = [ReportIn.model_validate(report())]
         await asyncio.gather(
-            *(writer.write(engine, CASE, batch, today(), "admin") for _ in range(60))
+            *(writer.write(engine, CASE, batch, today(), TOKEN) for _ in range(60))
         )
 
     def create(number: int) -> int:

@@ -7,19 +7,25 @@ own format accepts."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.forecasting import today
 from app.store.db import make_engine
-from models.catalog import OUTCOMES
-from models.reference import ReferenceCase
+from app.store.tables import ForecastRow
+from models.artifact import load_artifact, make_artifact, save_artifact
+from models.catalog import OUTCOMES, load_catalog
+from models.predict import ModelDraws
+from models.reference import ReferenceCase, load_reference
 
 from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
@@ -212,3 +218,42 @@ def test_the_resolution_record_is_append_only(opened: TestClient, database_url: 
             connection.execute(text(statement))
     database.dispose()
     assert opened.get(RESOLUTION).json()["resolution"]["outcome"] == "direct_invasion"
+
+
+def test_each_day_is_scored_with_the_model_that_served_it(
+    make_app: Callable[..., FastAPI], artifact_path: Path, database_url: str, tmp_path: Path
+) -> None:
+    """A fit during the case: the days the first model served are replayed with it (the
+    artifact archive keeps it), the days before any forecast was served with the current one."""
+    catalog = load_catalog()
+    first = load_artifact(artifact_path, catalog, load_reference(catalog).fingerprint)
+    path = tmp_path / "model" / "posterior.npz"
+    save_artifact(first, path)
+    half = ModelDraws(
+        first.draws.theta[::2], first.draws.phi[::2], {k: v[::2] for k, v in first.draws.pi.items()}
+    )
+    sealed = ("artifact_id", "arrays_sha256", "format")
+    second = make_artifact(half, {k: v for k, v in first.meta.items() if k not in sealed})
+    case = BELARUS | {"opened_on": OPENED.isoformat()}
+    served_from = dt.datetime.combine(today() - dt.timedelta(days=20), dt.time(12), dt.UTC)
+    with TestClient(make_app(artifact_path=path)) as old:
+        assert old.post("/v1/cases", json=case, headers=AUTH).status_code == 201
+        reports = [report(30), report(10, indicator="pretext_claims")]
+        assert old.post(REPORTS, json=reports, headers=AUTH).status_code == 201
+        params = {"from": OPENED.isoformat(), "to": days_ago(6)}
+        by_first = old.get(f"{FORECAST}/timeline", params=params).json()["points"]
+    database = make_engine(database_url)
+    with database.begin() as connection:  # as if the first model had served it 20 days ago
+        connection.execute(update(ForecastRow).values(recorded_at=served_from))
+    database.dispose()
+    save_artifact(second, path)  # a new fit; the first stays in the archive
+    with TestClient(make_app(artifact_path=path)) as new:
+        resolve(new)
+        score = new.get(f"/v1/cases/{CASE}/score").json()
+        by_second = new.get(f"{FORECAST}/timeline", params=params).json()["points"]
+    # Days 40 to 21 ago: no forecast served yet, the current model; 20 to 6 ago: the first.
+    assert score["models"] == {second.id: 20, first.id: 15} and score["notes"] == []
+    replayed = [[p["mean"] for p in point["probabilities"]] for point in by_first]
+    current = [[p["mean"] for p in point["probabilities"]] for point in by_second]
+    daily = [[day["probabilities"][o] for o in OUTCOMES] for day in score["daily"]]
+    assert daily == current[:20] + replayed[20:] and replayed[20:] != current[20:]

@@ -16,6 +16,7 @@ from app.schemas import ReportIn
 from app.writer import ReportWriter, Written
 from models.errors import NotFoundError
 
+from .conftest import TOKEN
 from .test_reports_and_forecast import CASE, REPORTS, report
 
 
@@ -38,7 +39,7 @@ class HeldWriter:
 
     async def post(self, case_id: str, **change: Any) -> Written:
         reported = ReportIn.model_validate(report(**change))
-        return await self.writer.write(self.state.engine, case_id, [reported], today(), "admin")
+        return await self.writer.write(self.state.engine, case_id, [reported], today(), TOKEN)
 
 
 def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app import live
-from app.api.deps import AnalystDep, CaseId, EngineDep, ReportId, SessionDep
+from app.api.deps import AnalystDep, CaseId, EngineDep, PresentedDep, ReportId, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
@@ -35,7 +35,7 @@ async def post_reports(
     body: Annotated[ReportIn | list[ReportIn], Body()],
     request: Request,
     engine: EngineDep,
-    actor: AnalystDep,
+    presented: PresentedDep,
 ) -> Response:
     """Add one report or a batch (all or nothing; an analyst's key); the answer carries the
     updated forecast."""
@@ -44,7 +44,12 @@ async def post_reports(
         raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
     on = today()
     check_posted(engine, batch, on)
-    written = await request.app.state.writer.write(engine, case_id, batch, on, actor.name)
+    try:
+        written = await request.app.state.writer.write(engine, case_id, batch, on, presented.secret)
+    except HTTPException as refused:
+        presented.settle(refused)
+        raise
+    presented.settle(None)
     # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
     reports = _REPORTS.dump_json(written.reports).decode()
     content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'

@@ -3,6 +3,7 @@ case, and a resolved case offered as a reference case."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated
 
@@ -22,9 +23,10 @@ from app.schemas import (
     ResolutionRecordOut,
     TrackRecordOut,
 )
+from app.store import history, resolutions
 from app.store import reports as store
-from app.store import resolutions
 from app.store.cases import begin_writing, case_head, get_case, lock_case
+from app.timeline import PointCache
 from app.track import reference_candidate, resolved_case
 from models.engine import Engine
 from models.errors import ConflictError
@@ -109,8 +111,20 @@ def _case_score(request: Request, engine: Engine, case_id: str) -> CaseScoreOut:
         if entry is None:
             raise ConflictError("case_id", f"case {case_id!r} is not resolved: nothing to score")
         rows = store.list_reports(session, case_id)
-    resolved = resolved_case(engine, case, entry, rows, request.app.state.timeline_points)
-    return CaseScoreOut.of(engine.artifact.id, case_record(resolved), resolved)
+        served = _served(session, case_id)
+    scored = resolved_case(
+        engine, request.app.state.past_models, case, entry, rows, served, _points(request)
+    )
+    return CaseScoreOut.of(engine.artifact.id, case_record(scored.case), scored)
+
+
+def _served(session: Session, case_id: str) -> list[tuple[dt.datetime, str]]:
+    return history.models_served(session, case_id)
+
+
+def _points(request: Request) -> PointCache:
+    cache: PointCache = request.app.state.timeline_points
+    return cache
 
 
 @router.get("/track-record", response_model=TrackRecordOut, responses=errors(429))
@@ -124,13 +138,18 @@ async def track(request: Request, engine: EngineDep) -> TrackRecordOut:
 
 
 def _track(request: Request, engine: Engine) -> TrackRecordOut:
-    cache = request.app.state.timeline_points
+    past, cache = request.app.state.past_models, _points(request)
     with request.app.state.sessions() as session:
         resolved = [
-            (case, entry, store.list_reports(session, case.id))
+            (
+                case,
+                entry,
+                store.list_reports(session, case.id),
+                history.models_served(session, case.id),
+            )
             for case, entry in resolutions.resolved_cases(session)
         ]
-    cases = [resolved_case(engine, case, entry, rows, cache) for case, entry, rows in resolved]
+    cases = [resolved_case(engine, past, *one, cache).case for one in resolved]
     return TrackRecordOut.of(engine.artifact.id, track_record(cases))
 
 
