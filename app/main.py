@@ -48,6 +48,7 @@ from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
 from app.store import keys
+from app.store.cases import begin_writing
 from app.store.db import (
     StorageProbe,
     make_engine,
@@ -98,8 +99,11 @@ def close_database(database: Database, local_polls: LocalPolls | None) -> None:
 
 def first_admin_key(open_session: Callable[[], Session], secret: str) -> None:
     """Store the configured token as an admin key named "admin", unless it is a key already
-    (several workers starting at once: one of them stores it)."""
+    (several workers starting at once: one of them stores it). The write lock is taken before
+    the key is looked for: on SQLite, a read that then writes fails at once ("database is
+    locked") when another worker has written since the read began, and the worker with it."""
     with open_session() as session:
+        begin_writing(session)
         try:
             keys.ensure_key(session, secret, "admin", "admin")
         except IntegrityError:

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,10 @@ def sqlite_file(path: Path) -> None:
             f"({created.read_text().strip()}): restore it, or delete {created} to start afresh"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:  # another worker starting at the same moment made it
+        return
     created.write_text(f"created {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
 
 
@@ -128,14 +132,30 @@ def _sqlite_begin(connection: Connection) -> None:
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
     connection.isolation_level = None  # transactions are begun by _sqlite_begin
     cursor = connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",  # readers never block the writer
-        "synchronous=FULL",  # every commit is on disk before it returns
-        "foreign_keys=ON",
-        "busy_timeout=30000",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _write_ahead_log(cursor)
+    cursor.execute("PRAGMA synchronous=FULL")  # every commit is on disk before it returns
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+WAL_ATTEMPTS = 100
+
+
+def _write_ahead_log(cursor: Any) -> None:
+    """Put the database in WAL mode (readers never block the writer), once: the mode is kept
+    in the file, so later connections find it set. Switching needs the file to itself, and
+    SQLite refuses at once ("database is locked", no busy wait) while another connection
+    holds it: two workers opening a new file together. So it is tried again, for up to 10 s."""
+    for attempt in range(WAL_ATTEMPTS):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1)
 
 
 MIGRATION_LOCK = 0x65736361  # a PostgreSQL advisory lock key ("esca")
