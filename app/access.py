@@ -6,10 +6,9 @@ from __future__ import annotations
 from fastapi import HTTPException, status
 
 from app.store.keys import Actor, KeyFacts, Role
-from app.store.tables import ApiKeyRow
 
 
-def judge(key: KeyFacts | ApiKeyRow | None, keys_exist: bool, role: Role, action: str) -> Actor:
+def judge(key: KeyFacts | None, keys_exist: bool, role: Role, action: str) -> Actor:
     """The key's name and role if it may `action`: 503 when the service has no key at all,
     401 for an unknown or revoked key, 403 for a key whose role may not."""
     if key is None and not keys_exist:

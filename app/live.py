@@ -204,9 +204,8 @@ def _cause(
     row: Row[Any] | None, engine: Engine, on: dt.date, reports_changed: bool, pinned: bool
 ) -> str:
     """Why a case's forecast may have moved at a write (what an alert names): reports started
-    or stopped counting, its day turned (or a pinned case's now moved: its clock, its resolution),
-    the model or its
-    catalog changed, else its prior."""
+    or stopped counting, its day turned (or a pinned case's now moved: its clock, its
+    resolution), the model or its catalog changed, else its prior."""
     if reports_changed or row is None:
         return "reports"
     if row.evidence_on != on:

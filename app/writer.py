@@ -150,9 +150,7 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
 def _refused_keys(session: Session, group: list[_Post]) -> dict[int, Exception]:
     """The POSTs whose key may not write, and why (`app.access.judge`); the others get their
     key's name. One read for the whole group."""
-    connection = session.connection()
-    found = keys.find_many(connection, {post.secret for post in group})
-    exist = bool(found) or keys.any_keys(session)
+    found, exist = keys.find(session.connection(), {post.secret for post in group})
     refused: dict[int, Exception] = {}
     for post in group:
         try:

@@ -76,10 +76,9 @@ def _actor(
     in the thread pool, off the event loop."""
     presented = _presented(request, credentials)
     with request.app.state.sessions() as session:
-        key = keys.find(session, presented.secret) if presented.secret else None
-        exist = key is not None or keys.any_keys(session)
+        found, exist = keys.find(session.connection(), {presented.secret})
     try:
-        actor = judge(key, exist, role, action)
+        actor = judge(found.get(presented.secret), exist, role, action)
     except HTTPException as exc:
         presented.settle(exc)
         raise

@@ -44,37 +44,26 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def find(session: Session, secret: str) -> ApiKeyRow | None:
-    """The key with this secret, revoked or not; compared in constant time once found."""
-    wanted = digest(secret)
-    row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.secret_sha256 == wanted))
-    if row is None or not secrets.compare_digest(row.secret_sha256, wanted):
-        return None
-    return row
-
-
-def find_many(connection: Connection, secrets_sent: set[str]) -> dict[str, KeyFacts]:
-    """The keys with these secrets (name, role, revoked_at), by secret: one read for a
-    writer's whole group of POSTs (Core: a write's hot path)."""
-    by_digest = {digest(secret): secret for secret in secrets_sent}
-    if not by_digest:
-        return {}
+def find(connection: Connection, secrets_sent: set[str]) -> tuple[dict[str, KeyFacts], bool]:
+    """The keys with these secrets (name, role, revoked_at), by secret, and whether the
+    service has any key at all: one read, or two when none is found (a writer's whole group
+    of POSTs; Core: a write's hot path). Each digest is compared in constant time once found."""
+    by_digest = {digest(secret): secret for secret in secrets_sent if secret}
     found: dict[str, KeyFacts] = {}
-    for row in connection.execute(_FIND_MANY, {"digests": list(by_digest)}):
-        # As `find`: the digest compared in constant time once found.
-        wanted = next((d for d in by_digest if secrets.compare_digest(d, row.secret_sha256)), None)
-        if wanted is not None:
-            found[by_digest[wanted]] = KeyFacts(row.name, row.role, row.revoked_at)
-    return found
+    if by_digest:
+        for row in connection.execute(_FIND, {"digests": list(by_digest)}):
+            wanted = next(
+                (d for d in by_digest if secrets.compare_digest(d, row.secret_sha256)), None
+            )
+            if wanted is not None:
+                found[by_digest[wanted]] = KeyFacts(row.name, row.role, row.revoked_at)
+    return found, bool(found) or connection.scalar(_ANY) is not None
 
 
-_FIND_MANY = select(
-    ApiKeyRow.name, ApiKeyRow.role, ApiKeyRow.revoked_at, ApiKeyRow.secret_sha256
-).where(ApiKeyRow.secret_sha256.in_(bindparam("digests", expanding=True)))
-
-
-def any_keys(session: Session) -> bool:
-    return bool(session.scalar(select(func.count()).select_from(ApiKeyRow)))
+_FIND = select(ApiKeyRow.name, ApiKeyRow.role, ApiKeyRow.revoked_at, ApiKeyRow.secret_sha256).where(
+    ApiKeyRow.secret_sha256.in_(bindparam("digests", expanding=True))
+)
+_ANY = select(ApiKeyRow.name).limit(1)
 
 
 def create_key(session: Session, name: str, role: Role, by: str) -> tuple[ApiKeyRow, str]:
@@ -92,7 +81,7 @@ def create_key(session: Session, name: str, role: Role, by: str) -> tuple[ApiKey
 def ensure_key(session: Session, secret: str, name: str, role: Role) -> None:
     """Store `secret` as a key (the service's configured token, its first admin key) unless
     it is one already; under the first free name of `name`, `name-2`, ..."""
-    if find(session, secret) is not None:
+    if secret in find(session.connection(), {secret})[0]:
         return
     taken = set(session.scalars(select(ApiKeyRow.name)))
     free = next(n for n in (name, *(f"{name}-{i}" for i in range(2, 10_000))) if n not in taken)

@@ -4,8 +4,9 @@ never rewritten; the case itself carries its current resolution, read with its l
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.schemas import ResolutionIn
@@ -71,18 +72,32 @@ def record_of(session: Session, case_id: str) -> list[ResolutionRow]:
     return list(session.scalars(query.order_by(ResolutionRow.id)))
 
 
-def current(session: Session, case_id: str) -> ResolutionRow | None:
-    """The entry that resolved the case as it stands (None when unresolved)."""
-    entries = record_of(session, case_id)
+def standing(entries: Sequence[ResolutionRow]) -> ResolutionRow | None:
+    """The entry a record (oldest first) stands at: its last, unless that one withdrew the
+    resolution (None: the case is open)."""
     return entries[-1] if entries and entries[-1].action != "withdraw" else None
 
 
+def current(session: Session, case_id: str) -> ResolutionRow | None:
+    """The entry that resolved the case as it stands (None when unresolved); the caller knows
+    the case exists."""
+    latest = session.scalar(
+        select(ResolutionRow)
+        .where(ResolutionRow.case_id == case_id)
+        .order_by(ResolutionRow.id.desc())
+        .limit(1)
+    )
+    return standing([] if latest is None else [latest])
+
+
 def resolved_cases(session: Session) -> list[tuple[CaseRow, ResolutionRow]]:
-    """Every resolved case with the entry that resolved it."""
-    cases = session.scalars(select(CaseRow).where(CaseRow.resolved_as.is_not(None)))
-    found = []
-    for case in cases.all():
-        entry = current(session, case.id)
-        if entry is not None:
-            found.append((case, entry))
-    return sorted(found, key=lambda pair: pair[0].id)
+    """Every resolved case with the entry that resolved it (its record's latest), by id: one
+    read."""
+    latest = select(func.max(ResolutionRow.id)).group_by(ResolutionRow.case_id)
+    query = (
+        select(CaseRow, ResolutionRow)
+        .join(ResolutionRow, ResolutionRow.case_id == CaseRow.id)
+        .where(ResolutionRow.id.in_(latest), ResolutionRow.action != "withdraw")
+        .order_by(CaseRow.id)
+    )
+    return [(case, entry) for case, entry in session.execute(query)]

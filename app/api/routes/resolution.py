@@ -3,7 +3,6 @@ case, and a resolved case offered as a reference case."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Annotated
 
@@ -26,7 +25,6 @@ from app.schemas import (
 from app.store import history, resolutions
 from app.store import reports as store
 from app.store.cases import begin_writing, case_head, get_case, lock_case
-from app.timeline import PointCache
 from app.track import reference_candidate, resolved_case
 from models.engine import Engine
 from models.errors import ConflictError
@@ -84,8 +82,9 @@ def resolution_record(case_id: CaseId, session: SessionDep) -> ResolutionRecordO
 
 
 def _record(session: Session, case_id: str) -> ResolutionRecordOut:
-    entries = [ResolutionOut.model_validate(e) for e in resolutions.record_of(session, case_id)]
-    standing = entries[-1] if entries and entries[-1].action != "withdraw" else None
+    rows = resolutions.record_of(session, case_id)
+    entries = [ResolutionOut.model_validate(row) for row in rows]
+    standing = None if resolutions.standing(rows) is None else entries[-1]
     links = {}
     if standing is not None:
         base = f"/v1/cases/{case_id}"
@@ -111,20 +110,17 @@ def _case_score(request: Request, engine: Engine, case_id: str) -> CaseScoreOut:
         if entry is None:
             raise ConflictError("case_id", f"case {case_id!r} is not resolved: nothing to score")
         rows = store.list_reports(session, case_id)
-        served = _served(session, case_id)
+        served = history.models_served(session, case_id)
     scored = resolved_case(
-        engine, request.app.state.past_models, case, entry, rows, served, _points(request)
+        engine,
+        request.app.state.past_models,
+        case,
+        entry,
+        rows,
+        served,
+        request.app.state.timeline_points,
     )
     return CaseScoreOut.of(engine.artifact.id, case_record(scored.case), scored)
-
-
-def _served(session: Session, case_id: str) -> list[tuple[dt.datetime, str]]:
-    return history.models_served(session, case_id)
-
-
-def _points(request: Request) -> PointCache:
-    cache: PointCache = request.app.state.timeline_points
-    return cache
 
 
 @router.get("/track-record", response_model=TrackRecordOut, responses=errors(429))
@@ -138,7 +134,7 @@ async def track(request: Request, engine: EngineDep) -> TrackRecordOut:
 
 
 def _track(request: Request, engine: Engine) -> TrackRecordOut:
-    past, cache = request.app.state.past_models, _points(request)
+    past, cache = request.app.state.past_models, request.app.state.timeline_points
     with request.app.state.sessions() as session:
         resolved = [
             (
