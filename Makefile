@@ -10,7 +10,7 @@ PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null 
 STAMP := $(VENV)/.installed
 PACKAGES := app models
 
-.PHONY: install test lint pytest fit bench serve clean
+.PHONY: install system-packages test test-fast lint pytest fit bench serve clean
 
 install: $(STAMP)
 
@@ -21,7 +21,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-test: install lint pytest
+# PostgreSQL and Chromium for the tests, from Debian (a no-op once they are there).
+system-packages:
+	.ci/system-packages
+
+test: install system-packages lint pytest
+
+# The inner loop: every test but those that sample (`slow`) or run the service in processes of
+# its own, a browser or a fuzzer (`system`), on the synthetic artifact, on both cores.
+test-fast: install system-packages
+	$(BIN)/pytest -m "not slow and not system" -q -n 2
 
 lint: install
 	$(BIN)/ruff check $(PACKAGES) tests bench

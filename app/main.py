@@ -4,7 +4,6 @@ but not ready (`/readyz` says why)."""
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -44,6 +43,7 @@ from app.forecasting import today
 from app.limits import BodyLimits, CostlyWork
 from app.live import LocalPolls, Served
 from app.metrics import RequestMetrics
+from app.process import tune_serving_process
 from app.scenarios import ScenarioReader
 from app.security import SecurityMiddleware, WrongTokens
 from app.settings import Settings, get_settings
@@ -62,27 +62,8 @@ from app.writer import ReportWriter
 from models.artifact import keep_archived
 from models.engine import Engine
 from models.errors import ArtifactError
-from models.predict import keep_freed_memory
 
 log = logging.getLogger("escalation")
-
-GC_YOUNG_THRESHOLD = 50_000
-"""Allocations between collections of the youngest generation (Python's default: 700)."""
-
-
-def settle_heap() -> None:
-    """Once started: collect what start-up left, exempt the long-lived objects (modules, the
-    catalog, the draws) from every later collection, and collect young objects less often.
-
-    Measured under 32 concurrent POSTs: the cyclic collector's pauses were the whole tail of
-    the latency (p99 85 ms, p50 24 ms; after this p99 30 ms, p50 21 ms). Cycles still get
-    collected; a request allocates a few thousand objects, so a collection comes every ~10.
-    And keep freed heap mapped (`models.predict.keep_freed_memory`): a forecast's arrays are
-    then not page-faulted back in on every request."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    keep_freed_memory()
 
 
 def close_database(database: Database, local_polls: LocalPolls | None) -> None:
@@ -158,7 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ageing = now_served if app.state.engine is not None else None
         app.state.alerts = AlertDelivery(settings, app.state.sessions, ageing)
         app.state.alerts.start()
-        settle_heap()
+        tune_serving_process()
         yield
         await app.state.alerts.close()
         await app.state.events.close()

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from app.main import settle_heap
+from app.process import tune_serving_process
 from bench.common import describe, engine, timings
 from models.catalog import Catalog
 from models.evidence import Report, evidence_from_reports, reliability
@@ -130,7 +130,7 @@ def pgmpy_query(catalog: Catalog, draws: ModelDraws, given: list[Report]) -> Cal
 def main() -> None:
     logging.getLogger("pymc").setLevel(logging.WARNING)  # one "Sampling: ..." line per call
     warnings.simplefilter("ignore", FutureWarning)  # pgmpy's own deprecated imports
-    settle_heap()  # as the service does at start-up: frozen heap, rarer collections, kept memory
+    tune_serving_process()  # as the service does at start-up
     served = engine()
     catalog, predictor, draws = served.catalog, served.predictor, served.artifact.draws
     given = reports(catalog)

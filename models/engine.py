@@ -11,7 +11,7 @@ from models.artifact import Artifact, load_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
 from models.evidence import Evidence, evidence_from_reports
 from models.predict import Forecast, Predictor, Prior
-from models.reference import DEFAULT_REFERENCE, load_reference
+from models.reference import DEFAULT_REFERENCE, reference_fingerprint
 from models.scenario import Overrides, Scenario
 from models.words import icd203
 
@@ -35,8 +35,8 @@ class Engine:
     ) -> Engine:
         """Load and check the artifact against the catalog and reference data on disk."""
         catalog = load_catalog(catalog_path)
-        reference = load_reference(catalog, reference_path)
-        artifact = load_artifact(artifact_path, catalog, reference.fingerprint)
+        fingerprint = reference_fingerprint(catalog, reference_path)
+        artifact = load_artifact(artifact_path, catalog, fingerprint)
         return cls(catalog, artifact, artifact.predictor(catalog))
 
     @property

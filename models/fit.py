@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from models.agreement import NO_SECOND_CODING, SecondCodings, agreement
+from models.agreement import NO_SECOND_CODING, Agreement, SecondCodings, agreement
 from models.artifact import Artifact, make_artifact
 from models.catalog import KINDS, OUTCOMES, Catalog
 from models.elicitation import (
@@ -342,6 +342,36 @@ def fit(
         refit_baseline,
         agreed.reliability if agreed else 1.0,
     )
+    record = FitRecord(
+        settings,
+        diagnostics,
+        baseline_diagnostics,
+        trace["posterior"]["elicitation_scale"].to_numpy(),
+        agreed,
+        evaluation,
+        time.perf_counter() - started,
+    )
+    return seal(catalog, reference, draws, record), trace
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """How a fit went, beside its draws: what the artifact's provenance records."""
+
+    settings: SamplerSettings
+    diagnostics: Diagnostics
+    comparison_diagnostics: Diagnostics
+    elicitation_scale: np.ndarray
+    agreed: Agreement | None
+    evaluation: dict[str, Any]
+    seconds: float
+
+
+def seal(
+    catalog: Catalog, reference: ReferenceSet, draws: ModelDraws, record: FitRecord
+) -> Artifact:
+    """The artifact of `draws`, with the provenance the service, `forecast diagnose` and the
+    report read (also how the tests' synthetic artifacts are made)."""
     meta = {
         "fitted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "catalog_sha256": catalog.fingerprint,
@@ -350,17 +380,17 @@ def fit(
         "indicators": list(catalog.ids),
         "groups": list(catalog.groups),
         "outcomes": list(OUTCOMES),
-        "sampler": {"name": "nutpie", **asdict(settings)},
+        "sampler": {"name": "nutpie", **asdict(record.settings)},
         "versions": _versions(),
-        "diagnostics": asdict(diagnostics),
-        "comparison_diagnostics": asdict(baseline_diagnostics),
-        "elicitation_scale": _interval(trace["posterior"]["elicitation_scale"].to_numpy()),
-        "agreement": asdict(agreed) if agreed else None,
-        "evaluation": evaluation,
+        "diagnostics": asdict(record.diagnostics),
+        "comparison_diagnostics": asdict(record.comparison_diagnostics),
+        "elicitation_scale": _interval(record.elicitation_scale),
+        "agreement": asdict(record.agreed) if record.agreed else None,
+        "evaluation": record.evaluation,
         "likelihoods": fitted_likelihoods(catalog, draws),
-        "fit_seconds": round(time.perf_counter() - started, 2),
+        "fit_seconds": round(record.seconds, 2),
     }
-    return make_artifact(draws, meta), trace
+    return make_artifact(draws, meta)
 
 
 def fitted_likelihoods(

@@ -30,8 +30,6 @@ contiguous draws, in single precision (`DRAW_DTYPE`).
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -176,27 +174,6 @@ def marginal_likelihoods(draws: ModelDraws, group_of: np.ndarray) -> np.ndarray:
     theta_off + (theta_on - theta_off) * phi, shape (draw, indicator, outcome)."""
     off, on = draws.theta[:, :, :1], draws.theta[:, :, 1:]
     return np.asarray(off + (on - off) * draws.phi[:, group_of, :])
-
-
-@cache
-def keep_freed_memory() -> None:
-    """Stop glibc from handing freed heap back to the kernel after every forecast.
-
-    A forecast allocates arrays of up to ~1 MB. By default glibc unmaps or trims them on free,
-    and the next forecast page-faults them back in: measured on this VM, that made np.log over
-    204,000 values 8x slower. Keeping up to 128 MB of freed heap mapped removes that cost.
-    Called by the service at start-up (not by the predictor: a library does not change a
-    process's allocator). Harmless where glibc is absent."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        libc.mallopt(m_mmap_threshold, 32 << 20)
-        libc.mallopt(m_trim_threshold, 128 << 20)
-        libc.mallopt(m_top_pad, 16 << 20)
-    except (OSError, AttributeError):
-        return
 
 
 class Predictor:

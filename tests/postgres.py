@@ -1,10 +1,11 @@
-"""A real PostgreSQL server for the tests: Debian's package, installed if missing, started on
+"""A real PostgreSQL server for the tests: Debian's package (`.ci/system-packages`), started on
 127.0.0.1 on a free port in a throw-away data directory, stopped at the end of the session.
 Set ESC_TEST_POSTGRES_URL to use a server that is already running instead."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import shutil
@@ -14,6 +15,11 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from app.store.db import MIGRATIONS, make_engine, migrate
+
 DATABASE = "escalation_test"
 
 
@@ -22,16 +28,10 @@ def _bin_dir() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
-def _install() -> Path:
-    """Debian's postgresql package (the test setup may do this; CI runs as root)."""
-    if os.geteuid() != 0:
-        raise RuntimeError("PostgreSQL is not installed and only root can install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
+def _bin_dir_or_fail() -> Path:
     bin_dir = _bin_dir()
     if bin_dir is None:
-        raise RuntimeError("postgresql installed but initdb not found")
+        raise RuntimeError("PostgreSQL is not installed: run .ci/system-packages (make test does)")
     return bin_dir
 
 
@@ -55,7 +55,7 @@ def postgres_server() -> Iterator[str]:
     if existing:
         yield existing
         return
-    bin_dir = _bin_dir() or _install()
+    bin_dir = _bin_dir_or_fail()
     data = Path(tempfile.mkdtemp(prefix="esc-pg-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
@@ -80,3 +80,41 @@ def postgres_server() -> Iterator[str]:
     finally:
         _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(data, ignore_errors=True)
+
+
+def emptied(postgres_url: str) -> str:
+    """The PostgreSQL database at `postgres_url`, emptied of every table."""
+    engine = make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+    return postgres_url
+
+
+@functools.cache
+def head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def cleared(postgres_url: str) -> str:
+    """The PostgreSQL database at `postgres_url` with the current schema and no rows: every
+    table truncated (row triggers, such as the append-only ones, do not fire) if the schema is
+    current, else emptied and migrated."""
+    engine = make_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            tables = inspect(connection).get_table_names()
+            current = (
+                "alembic_version" in tables
+                and connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+                == head_revision()
+            )
+            if current:
+                names = ", ".join(f'"{name}"' for name in tables if name != "alembic_version")
+                connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        if not current:
+            emptied(postgres_url)
+            migrate(engine)
+    finally:
+        engine.dispose()
+    return postgres_url

@@ -21,7 +21,7 @@ from app.forecasting import today
 
 from ..postgres import free_port
 from ..receiver import Receiver, receiving
-from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 ALERTS = f"/v1/cases/{CASE}/alerts"
 OUTCOME = "direct_invasion"

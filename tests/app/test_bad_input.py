@@ -20,10 +20,8 @@ from app.schemas import ReportIn
 from app.writer import _store
 from models.errors import InputError
 
-from ..conftest import ROOT
-from .conftest import AUTH, BELARUS, TOKEN
-from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
-from .test_whatif import WHAT_IF
+from ..files import ROOT
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN, WHAT_IF, report
 
 pytestmark = pytest.mark.usefixtures("case")
 

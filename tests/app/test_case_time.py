@@ -24,7 +24,7 @@ from models.predict import ModelDraws
 from models.reference import load_reference
 from models.timeline import end_of
 
-from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 CATALOG = load_catalog()
 OPENED = dt.date(2022, 2, 24)

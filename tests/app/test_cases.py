@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from .conftest import AUTH, BELARUS
+from ..service import AUTH, BELARUS
 
 
 def test_create_then_read(client: TestClient) -> None:

@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ..receiver import receiving
-from .conftest import AUTH, BELARUS, FORECAST
-from .test_end_to_end import server_process
-from .test_reports_and_forecast import REPORTS, report
+from ..service import AUTH, BELARUS, FORECAST, REPORTS, report, server_process
+
+pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
 POSTS = 400  # per round
 CONCURRENCY = 32

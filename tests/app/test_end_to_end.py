@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,70 +12,10 @@ import pytest
 
 from app.forecasting import today
 
-from ..postgres import free_port
-from .conftest import BELARUS, TOKEN, emptied
-from .test_reports_and_forecast import report
+from ..postgres import emptied
+from ..service import BELARUS, TOKEN, report, server_process, serving
 
-
-@contextmanager
-def serving(
-    artifact_path: Path, database_url: str, *options: str, **settings: str
-) -> Iterator[str]:
-    """uvicorn serving the app on a free port of 127.0.0.1 until the block ends."""
-    with server_process(artifact_path, database_url, *options, **settings) as (url, _):
-        yield url
-
-
-@contextmanager
-def server_process(
-    artifact_path: Path, database_url: str, *options: str, **settings: str
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`serving`, with the server's process (to kill it); `settings` as ESC_* variables."""
-    port = free_port()
-    env = os.environ | {
-        "ESC_ARTIFACT_PATH": str(artifact_path),
-        "ESC_DATABASE_URL": database_url,
-        "ESC_WRITE_TOKEN": TOKEN,
-    }
-    env |= {f"ESC_{name.upper()}": value for name, value in settings.items()}
-    command = [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", *options]
-    command += ["--http", "app.transport:BoundedHttpTools"]  # as `make serve` runs it
-    command += ["--timeout-graceful-shutdown", "5"]  # an open event stream must not hold it
-    # The server's log goes to a file: a pipe nobody reads while it runs fills up, and the
-    # server then blocks on its next log line.
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [*command, "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            if not _ready(url):
-                process.terminate()
-                process.wait(timeout=10)
-                log.seek(0)
-                pytest.fail(f"uvicorn did not become ready: {log.read().decode()}")
-            yield url, process
-        except BaseException:
-            log.seek(0)  # the server's side of a failure, in the test's captured output
-            print(f"server log:\n{log.read().decode(errors='replace')[-8000:]}", file=sys.stderr)
-            raise
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _ready(url: str, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return True
-        except httpx.TransportError:
-            time.sleep(0.1)
-    return False
+pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
 
 @pytest.fixture

@@ -15,9 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import AUTH, BELARUS, emptied
-from .test_end_to_end import serving
-from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
+from ..postgres import emptied
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report, serving
 
 PUSH_SECONDS = 2.0
 """How soon a report posted anywhere must reach every open page."""
@@ -41,6 +40,7 @@ def post_report(url: str, **change: Any) -> None:
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.system
 def test_a_report_posted_to_one_replica_reaches_streams_on_another(
     artifact_path: Path, postgres_url: str
 ) -> None:
@@ -62,6 +62,7 @@ def test_a_report_posted_to_one_replica_reaches_streams_on_another(
         assert pushed["id"] == httpx.get(f"{first}{FORECAST}").headers["etag"]
 
 
+@pytest.mark.system
 def test_a_resumed_stream_sends_only_what_is_new(artifact_path: Path, tmp_path: Path) -> None:
     with serving(artifact_path, f"sqlite:///{tmp_path / 'events.db'}") as url:
         assert httpx.post(f"{url}/v1/cases", json=BELARUS, headers=AUTH).status_code == 201

@@ -19,10 +19,11 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
-from .conftest import AUTH, BELARUS, TOKEN
-from .test_end_to_end import serving
-from .test_reports_and_forecast import REPORTS, report
+from ..service import AUTH, BELARUS, REPORTS, TOKEN, report, serving
+
+pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
 EXAMPLES_PER_OPERATION = 150  # about 2,700 requests per backend
 SEED = 20220719

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from app.forecasting import today
 from app.store.db import make_engine
 
-from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN
 
 REPORT = {
     "indicator": "covert_mobilization",

@@ -14,8 +14,7 @@ from sqlalchemy import update
 from app.forecasting import today
 from app.store.tables import LiveForecastRow
 
-from .conftest import AUTH
-from .test_reports_and_forecast import CASE, FORECAST, REPORTS, report
+from ..service import AUTH, CASE, FORECAST, REPORTS, report
 
 
 def assert_live_matches_replay(client: TestClient) -> dict[str, Any]:

@@ -14,18 +14,7 @@ from fastapi.testclient import TestClient
 from app.forecasting import today
 from models.catalog import load_catalog
 
-from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
-
-
-def report(**change: Any) -> dict[str, Any]:
-    base = {
-        "indicator": "covert_mobilization",
-        "value": "present",
-        "observed_on": (today() - dt.timedelta(days=3)).isoformat(),
-        "source": "Ukrainian military intelligence, via media",
-        "grade": "C",
-    }
-    return base | change
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report
 
 
 def test_post_one_report_returns_the_updated_forecast(case: TestClient) -> None:

@@ -27,7 +27,7 @@ from models.catalog import OUTCOMES, load_catalog
 from models.predict import ModelDraws
 from models.reference import ReferenceCase, load_reference
 
-from .conftest import AUTH, BELARUS, CASE, FORECAST, REPORTS
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 RESOLUTION = f"/v1/cases/{CASE}/resolution"
 OPENED = today() - dt.timedelta(days=40)

@@ -22,8 +22,7 @@ from app.security import CSP, RedactCredentials, WrongTokens
 from app.store.db import StorageError, make_engine
 
 from ..postgres import free_port
-from .conftest import AUTH, BELARUS
-from .test_reports_and_forecast import REPORTS, report
+from ..service import AUTH, BELARUS, REPORTS, report
 
 
 @pytest.mark.parametrize("path", ["/", "/v1/cases", "/v1/cases/nowhere", "/static/dashboard.js"])

@@ -39,11 +39,11 @@ def test_write_token_is_generated_once_and_kept_private(
     assert serve.write_token(Settings(write_token="configured")) == "configured"
 
 
-def test_an_upgrade_keeps_the_data(database_url: str) -> None:
+def test_an_upgrade_keeps_the_data(empty_database_url: str) -> None:
     """Data written under the first schema survives the migrations to the current one: the
     cases get the kind their patron implies and a period reaching back to their reports, the
     reports were known when they were stored, and the article's case as seeded is historical."""
-    engine = make_engine(database_url)
+    engine = make_engine(empty_database_url)
     migrate(engine, "0001")
     # The first schema's columns only, typed so that each dialect stores dates its own way.
     cases = table(

@@ -19,9 +19,9 @@ from app.main import create_app
 from app.settings import Settings
 from app.store.db import make_engine
 
-from .conftest import AUTH, BELARUS, TOKEN
-from .test_end_to_end import server_process
-from .test_reports_and_forecast import FORECAST, REPORTS, report
+from ..service import AUTH, BELARUS, FORECAST, REPORTS, TOKEN, report, server_process
+
+pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
 
 def not_ready(client: TestClient, reason: str) -> None:

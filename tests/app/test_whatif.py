@@ -11,11 +11,9 @@ from typer.testing import CliRunner
 
 from models.cli import app as cli
 
-from ..conftest import ROOT
-from .conftest import AUTH
-from .test_reports_and_forecast import FORECAST, REPORTS, report
+from ..files import ROOT
+from ..service import AUTH, FORECAST, REPORTS, WHAT_IF, report
 
-WHAT_IF = FORECAST.replace("/forecast", "/what-if")
 BASELINE = ROOT / "scenarios" / "baseline-2022-07-19.yaml"
 
 pytestmark = pytest.mark.usefixtures("case")

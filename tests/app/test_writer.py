@@ -16,8 +16,7 @@ from app.schemas import ReportIn
 from app.writer import ReportWriter, Written
 from models.errors import NotFoundError
 
-from .conftest import TOKEN
-from .test_reports_and_forecast import CASE, REPORTS, report
+from ..service import CASE, REPORTS, TOKEN, report
 
 
 class HeldWriter:

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: Debian's headless Chromium (installed if missing), driven by
+"""The dashboard in a real browser: Debian's headless Chromium (`.ci/system-packages`), driven by
 Selenium, against uvicorn serving the app on 127.0.0.1 with the test artifact.
 
 Screenshots (every layout test, and any failing test with its browser log) go to
@@ -7,9 +7,7 @@ path is printed at the end of the run."""
 
 from __future__ import annotations
 
-import base64
 import os
-import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -19,36 +17,28 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 
-from ..app.conftest import BELARUS, TOKEN
-from ..app.test_end_to_end import serving
+from ..service import AUTH, BELARUS, serving
+from .pages import save_screenshot
 
+HERE = Path(__file__).parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 _artifacts: list[Path] = []
 
 
-def _install_chromium() -> None:
-    """Debian's chromium and its driver (the test setup may do this; CI runs as root)."""
-    if os.geteuid() != 0:
-        pytest.skip("Chromium is not installed and only root can install it")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        packages = ["chromium", "chromium-driver"]
-        subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"Chromium could not be installed: {exc}")
-    if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        pytest.skip(f"chromium installed but {CHROMIUM} or {CHROMEDRIVER} is missing")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here drives a browser against a server process: not in `make test-fast`."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.system)
 
 
 @pytest.fixture(scope="session")
 def chromium() -> tuple[Path, Path]:
     """The browser and its driver, both from Debian."""
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
-        _install_chromium()
+        pytest.fail(f"{CHROMIUM} or {CHROMEDRIVER} is missing: run .ci/system-packages")
     return CHROMIUM, CHROMEDRIVER
 
 
@@ -98,23 +88,6 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     _artifacts.append(path)
     return path
-
-
-def save_screenshot(browser: WebDriver, path: Path) -> None:
-    """The whole page, not only the viewport. Chromium lays the page out again at its full
-    height, with no room kept for a scroll bar: hence the window's width, not the page's."""
-    size = browser.execute_script(
-        "const page = document.documentElement;"
-        "return [Math.max(page.scrollWidth, window.innerWidth), page.scrollHeight]"
-    )
-    shot = browser.execute_cdp_cmd(
-        "Page.captureScreenshot",
-        {
-            "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
-        },
-    )
-    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -13,9 +13,9 @@ from selenium.webdriver.common.by import By
 
 from app.forecasting import today
 
-from ..app.conftest import AUTH, BELARUS
 from ..receiver import Receiver, receiving
-from .test_dashboard import open_page, wait
+from ..service import AUTH, BELARUS
+from .pages import open_page, wait
 
 ALERTS = f"/v1/cases/{BELARUS['id']}/alerts"
 

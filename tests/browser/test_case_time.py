@@ -19,8 +19,8 @@ from app.serve import ensure_database
 from app.settings import Settings
 from models.catalog import load_catalog
 
-from ..app.test_end_to_end import serving
-from .test_dashboard import count, open_page, showing, wait
+from ..service import serving
+from .pages import count, open_page, showing, wait
 
 CASE = f"/v1/cases/{ARTICLE_CASE['id']}"
 

@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.wait import WebDriverWait
 
 from app.forecasting import today
 from models.catalog import OUTCOMES
 
-from ..app.conftest import BELARUS, TOKEN
-from ..app.test_end_to_end import serving
-from .conftest import AUTH, save_screenshot
+from ..service import AUTH, BELARUS, TOKEN, serving
+from .pages import count, open_page, percent, save_screenshot, showing, shown, wait
 
 CASE = f"/v1/cases/{BELARUS['id']}"
-LOAD_SECONDS = 10  # a first load: the page, its scripts, the first forecast
 PUSH_SECONDS = 2.5  # the promise is 2 s from the POST's answer; a little slack for the browser
 POLL_SECONDS = 3.0  # polling alone: one poll interval (2 s), the poll, then the page's requests
-
-
-def percent(p: float) -> str:
-    """A probability as the page shows it (format.js `percent`)."""
-    whole = math.floor(p * 100 + 0.5)  # JavaScript's Math.round
-    if whole == 0 and p > 0:
-        return "<1%"
-    if whole == 100 and p < 1:
-        return ">99%"
-    return f"{whole}%"
 
 
 def report(
@@ -70,39 +55,6 @@ def http(server: str) -> Iterator[httpx.Client]:
         retracted = posted.json()["reports"][-1]["id"]
         assert client.delete(f"{CASE}/reports/{retracted}").status_code == 200
         yield client
-
-
-def open_page(browser: WebDriver, url: str) -> None:
-    """A fresh load (a change of the hash alone would not reload the page)."""
-    browser.get("about:blank")
-    browser.get(url)
-
-
-def wait(browser: WebDriver, seconds: float = LOAD_SECONDS) -> WebDriverWait[WebDriver]:
-    return WebDriverWait(browser, seconds, poll_frequency=0.05)
-
-
-def shown(browser: WebDriver, outcome: str) -> tuple[str, float | None]:
-    """An outcome's card: the number shown and the exact mean it was drawn from."""
-    card = browser.find_element(By.CSS_SELECTOR, f'[data-testid="prob-{outcome}"]')
-    mean = card.get_attribute("data-mean")
-    return card.find_element(By.CLASS_NAME, "prob__value").text, float(mean) if mean else None
-
-
-def showing(forecast: dict[str, Any]) -> Any:
-    """A wait condition: every card shows this forecast."""
-
-    def check(browser: WebDriver) -> bool:
-        return all(
-            shown(browser, p["outcome"]) == (percent(p["mean"]), p["mean"])
-            for p in forecast["probabilities"]
-        )
-
-    return check
-
-
-def count(browser: WebDriver, testid: str) -> int:
-    return len(browser.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]'))
 
 
 def report_rows(browser: WebDriver) -> int:

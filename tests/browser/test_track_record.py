@@ -12,8 +12,8 @@ from selenium.webdriver.common.by import By
 
 from app.forecasting import today
 
-from ..app.conftest import AUTH, BELARUS
-from .test_dashboard import count, open_page, wait
+from ..service import AUTH, BELARUS
+from .pages import count, open_page, wait
 
 RESOLVED = (today() - dt.timedelta(days=5)).isoformat()
 

@@ -14,7 +14,8 @@ from models.artifact import Artifact, load_artifact, make_artifact, save_artifac
 from models.catalog import Catalog
 from models.errors import ArtifactError
 
-from ..conftest import ROOT, synthetic_draws
+from ..files import ROOT
+from ..synthetic import synthetic_draws
 
 REFERENCE = "reference-fingerprint"
 

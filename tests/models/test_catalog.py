@@ -10,7 +10,7 @@ import pytest
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
 from models.errors import CatalogError
 
-from ..conftest import broken_copy, line_of
+from ..files import broken_copy, line_of
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed"
 

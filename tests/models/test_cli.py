@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from models import cli
 from models.catalog import OUTCOMES, load_catalog
 from models.cli import app
 
-from ..conftest import ROOT
+from ..files import ROOT
 
 BASELINE = ROOT / "scenarios" / "baseline-2022-07-19.yaml"
 runner = CliRunner()
@@ -270,7 +271,9 @@ cases:
 """
 
 
-def test_backtest_scores_a_file_of_coded_episodes(tmp_path: Path, artifact_path: Path) -> None:
+def test_backtest_scores_a_file_of_coded_episodes(
+    tmp_path: Path, artifact_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A file in the reference format, coded by someone else (indicators left out, no kind):
     per episode and in total, against the base rate, with intervals."""
     path = tmp_path / "episodes.yaml"
@@ -285,8 +288,10 @@ def test_backtest_scores_a_file_of_coded_episodes(tmp_path: Path, artifact_path:
     assert served["brier_skill"]["value"] <= served["brier_skill"]["upper"]
     assert set(result["evidence"]) == {"file_frequency", "model_with_file_prior"}
     assert 0.9 < result["coding_reliability"] <= 1.0
-    wide = {"COLUMNS": "200"}  # the tables' width: a terminal's, not the runner's 80
-    shown = runner.invoke(app, ["backtest", str(path), "--artifact", str(artifact_path)], env=wide)
+    # A wide terminal's tables, not the runner's 80 columns (the console reads COLUMNS when it is
+    # made, at import; under pytest-xdist that is 80).
+    monkeypatch.setattr(cli.console, "_width", 200)
+    shown = runner.invoke(app, ["backtest", str(path), "--artifact", str(artifact_path)])
     assert shown.exit_code == 0, shown.output
     assert "invasion-a" in shown.stdout and "Brier skill" in shown.stdout
 

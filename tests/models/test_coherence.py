@@ -29,7 +29,7 @@ from models.evidence import (
 )
 from models.predict import Predictor, Prior
 
-from ..conftest import synthetic_draws
+from ..synthetic import synthetic_draws
 
 AS_OF = date(2022, 7, 19)
 GRADES = "EDCBA"  # worst to best

@@ -19,7 +19,7 @@ from models.catalog import OUTCOMES, Catalog
 from models.errors import ArtifactError
 from models.reference import load_reference
 
-from ..conftest import ROOT
+from ..files import ROOT
 
 slow = pytest.mark.slow  # these use the session's real fit
 
@@ -35,9 +35,9 @@ HEAVY_MODULES = (
 
 
 @pytest.fixture(scope="module")
-def artifact(artifact_path: Path, catalog: Catalog) -> Artifact:
+def artifact(fitted_artifact_path: Path, catalog: Catalog) -> Artifact:
     """The session's fit as `forecast diagnose` gets it: saved, then loaded and checked."""
-    return load_artifact(artifact_path, catalog, load_reference(catalog).fingerprint)
+    return load_artifact(fitted_artifact_path, catalog, load_reference(catalog).fingerprint)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from models.predict import Predictor, Prior, marginal_likelihoods
 from models.reference import ReferenceSet, load_reference
 from models.scoring import case_scores
 
-from ..conftest import TEST_DRAWS, TEST_TUNE, make_catalog, make_reference
+from ..sampling import TEST_DRAWS, TEST_TUNE
+from ..synthetic import make_catalog, make_reference
 
 pytestmark = pytest.mark.slow
 

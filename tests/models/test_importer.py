@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from models.cli import app
 
-from ..app.conftest import BELARUS, TOKEN
-from ..app.test_end_to_end import serving
+from ..service import BELARUS, TOKEN, serving
+
+pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HEADER = "indicator,value,observed_on,known_at,source,grade,note\n"

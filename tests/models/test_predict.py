@@ -20,7 +20,7 @@ from models.evidence import (
 from models.predict import ModelDraws, Predictor, Prior
 from models.psis import psis
 
-from ..conftest import synthetic_draws
+from ..synthetic import synthetic_draws
 
 AS_OF = date(2022, 7, 19)
 JOIN = Prior("join_war")

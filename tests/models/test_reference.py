@@ -13,7 +13,7 @@ from models.catalog import Catalog
 from models.errors import ReferenceDataError
 from models.reference import DEFAULT_REFERENCE, load_reference
 
-from ..conftest import broken_copy
+from ..files import broken_copy
 
 
 def test_reference_set_meets_the_calibration_bar(catalog: Catalog) -> None:

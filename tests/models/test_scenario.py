@@ -10,7 +10,7 @@ from models.catalog import Catalog
 from models.errors import ScenarioError
 from models.scenario import load_scenario
 
-from ..conftest import ROOT, broken_copy, line_of
+from ..files import ROOT, broken_copy, line_of
 
 BASELINE = ROOT / "scenarios" / "baseline-2022-07-19.yaml"
 

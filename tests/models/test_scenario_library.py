@@ -14,7 +14,7 @@ from models.errors import ScenarioError
 from models.predict import Forecast
 from models.scenario import Scenario, load_scenario, parse_scenario
 
-from ..conftest import ROOT, line_of
+from ..files import ROOT, line_of
 
 LIBRARY = ROOT / "scenarios"
 SHIPPED = sorted(LIBRARY.glob("*.yaml"))

@@ -17,7 +17,7 @@ from models.evidence import Report, evidence_from_reports
 from models.predict import Predictor, Prior
 from models.timeline import CaseReports, Side, by_content, counts_on, decompose, end_of
 
-from ..conftest import synthetic_draws
+from ..synthetic import synthetic_draws
 
 CATALOG = load_catalog()
 DRAWS = synthetic_draws(CATALOG, n_draws=1000, seed=21)
