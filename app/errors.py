@@ -22,8 +22,12 @@ from models.errors import ArtifactError, ConflictError, InputError, NotFoundErro
 
 log = logging.getLogger("escalation")
 
-STATUS = {NotFoundError: 404, ConflictError: 409}
-TYPE = {NotFoundError: "not_found", ConflictError: "conflict"}
+INPUT_ERRORS: dict[type[InputError], tuple[int, str]] = {
+    NotFoundError: (404, "not_found"),
+    ConflictError: (409, "conflict"),
+    InputError: (422, "invalid"),
+}
+"""Status and type of each kind of bad input; a subclass answers as its nearest base here."""
 STORAGE_FAULTS = (OperationalError, InterfaceError, sqlite3.OperationalError)
 """The database is unreachable, full, read-only or locked: the request may succeed later."""
 RETRY_AFTER_SECONDS = 5
@@ -45,8 +49,30 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
-def error_body(loc: str | list[str | int], msg: str, kind: str) -> dict[str, object]:
-    return {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
+_FIELD = re.compile(r"[^.\[\]]+")
+_LINE = re.compile(r"\s*(\d+):\s*(.*)")
+
+
+def location(where: str) -> list[str | int]:
+    """A location as the schema's own errors give it: "body[0].observed_on" is
+    ["body", 0, "observed_on"]. A place inside a YAML text keeps its line and its key path
+    whole: "body.scenario:12: reports[0].grade" is
+    ["body", "scenario", "line 12", "reports[0].grade"]."""
+    place, _, inside = where.partition(":")
+    parts: list[str | int] = [int(p) if p.isdigit() else p for p in _FIELD.findall(place)]
+    if inside:
+        numbered = _LINE.fullmatch(inside)
+        parts += [f"line {numbered[1]}", numbered[2]] if numbered else [inside.strip()]
+    return parts
+
+
+def error_body(where: str, msg: str, kind: str) -> dict[str, object]:
+    return {"detail": [{"loc": location(where), "msg": msg, "type": kind}]}
+
+
+def input_status(exc: InputError) -> tuple[int, str]:
+    """The status and type of bad input, by the nearest class in INPUT_ERRORS."""
+    return next(INPUT_ERRORS[cls] for cls in type(exc).__mro__ if cls in INPUT_ERRORS)
 
 
 def error_bytes(loc: str, msg: str, kind: str) -> bytes:
@@ -57,8 +83,8 @@ def error_bytes(loc: str, msg: str, kind: str) -> bytes:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InputError)
     async def bad_input(_: Request, exc: InputError) -> JSONResponse:
-        body = error_body(exc.where, exc.reason, TYPE.get(type(exc), "invalid"))
-        return JSONResponse(status_code=STATUS.get(type(exc), 422), content=body)
+        status, kind = input_status(exc)
+        return JSONResponse(status_code=status, content=error_body(exc.where, exc.reason, kind))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -22,6 +22,7 @@ from app.api.responses import READ, errors
 from app.api.routes import (
     alerts,
     cases,
+    contract,
     dashboard,
     events,
     forecast,
@@ -165,7 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, responses=errors(400, 500))
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.assets, name="static")
+    app.include_router(metrics.router, dependencies=[ReaderDep], responses=READ)
     for module in (
+        contract,
         indicators,
         model,
         cases,
@@ -173,7 +176,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         forecast,
         whatif,
         events,
-        metrics,
         key_routes,
         alerts,
         resolution,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -16,10 +16,20 @@ from pydantic import (
     model_validator,
 )
 
-from app.store.tables import MAX_URL
 from models.catalog import OUTCOMES, Kind, Outcome, OutcomeProbabilities
+from models.contract import (
+    CASE_ID,
+    HORIZON_DAYS,
+    KEY_NAME,
+    MAX_NAME,
+    MAX_REPORTS,
+    MAX_SECRET,
+    MAX_TITLE,
+    MAX_URL,
+    MIN_SECRET,
+)
 from models.fields import IsoDate, storable
-from models.scenario import MAX_REPORTS, SCENARIO_LIMITS, PostedReport
+from models.scenario import SCENARIO_LIMITS, Note, PostedReport, Source
 from models.track_record import (
     CalibrationBin,
     CaseRecord,
@@ -34,15 +44,14 @@ from models.track_record import (
 # "String should have at most 120 characters", not a vaguer "items after validation".
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME),
     AfterValidator(storable),
 ]
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE),
     AfterValidator(storable),
 ]
-CASE_ID = r"^[a-z0-9][a-z0-9-]{0,79}$"
 
 
 class PriorIn(BaseModel):
@@ -82,7 +91,7 @@ class CaseIn(BaseModel):
     patron: Name | None = None
     kind: Kind | None = None
     outcome_prior: OutcomeProbabilities | None = None
-    horizon_days: Annotated[int, Field(gt=0, le=3650)] = 90
+    horizon_days: Annotated[int, Field(gt=0, le=3650)] = HORIZON_DAYS
     opened_on: IsoDate | None = Field(
         None,
         description="Start of the period the case is about: reports may be observed as far "
@@ -259,9 +268,9 @@ class WhatIfIn(BaseModel):
 class ErrorItem(BaseModel):
     """One thing wrong with a request."""
 
-    # A dotted location from the service's own checks ("body[0].observed_on"), or the path of
-    # the field the schema refused (["body", 0, "observed_on"]).
-    loc: str | list[str | int]
+    # Where: ["body", 0, "observed_on"]; for a place in a YAML text, its line and key path
+    # (["body", "scenario", "line 12", "reports[0].grade"]).
+    loc: list[str | int]
     msg: str
     type: str
 
@@ -355,9 +364,6 @@ class ChangesOut(BaseModel):
     notes: list[str] = []
 
 
-KEY_NAME = r"^[a-z0-9][a-z0-9._-]{0,79}$"
-
-
 class KeyIn(BaseModel):
     """A named key to make: a reader reads, an analyst also enters reports and cases, an admin
     also manages keys and reads the audit log."""
@@ -446,11 +452,15 @@ class AlertIn(BaseModel):
     band: Annotated[float, Field(ge=0, lt=1)] = 0.05
     min_reports: Annotated[int, Field(ge=0, le=MAX_REPORTS)] = 1
     secret: (
-        Annotated[str, StringConstraints(min_length=16, max_length=128, pattern=r"^[!-~]+$")] | None
+        Annotated[
+            str,
+            StringConstraints(min_length=MIN_SECRET, max_length=MAX_SECRET, pattern=r"^[!-~]+$"),
+        ]
+        | None
     ) = Field(
         None,
         description="Signs each delivery (HMAC-SHA256); one is made when left out. Printable "
-        "ASCII without spaces, 16 to 128 characters.",
+        f"ASCII without spaces, {MIN_SECRET} to {MAX_SECRET} characters.",
     )
 
     @model_validator(mode="after")
@@ -536,12 +546,8 @@ class ResolutionIn(BaseModel):
 
     outcome: Outcome
     resolved_on: IsoDate
-    source: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-        AfterValidator(storable),
-    ]
-    note: Annotated[str, StringConstraints(max_length=4000), AfterValidator(storable)] = ""
+    source: Source
+    note: Note = ""
     label_confidence: Annotated[float, Field(gt=1 / 3, le=1)] = 1.0
 
 
@@ -633,3 +639,49 @@ class TrackRecordOut(BaseModel):
     @classmethod
     def of(cls, artifact_id: str, record: TrackRecord) -> TrackRecordOut:
         return cls(artifact_id=artifact_id, **vars(record))
+
+
+class ModelInfo(BaseModel):
+    """The served artifact: how it was fitted and checked, the priors it starts from, the
+    likelihoods it learnt, and its out-of-sample skill with the uncertainty of every figure."""
+
+    artifact_id: str
+    fitted_at: str
+    reference_cases: int
+    sampler: dict[str, Any]
+    diagnostics: dict[str, Any]
+    versions: dict[str, str]
+    elicitation_scale: dict[str, float]
+    priors: dict[str, dict[str, Any]]
+    likelihoods: dict[str, dict[str, dict[str, float]]]
+    skill: dict[str, Any]
+    evaluation: dict[str, Any]
+
+
+class OutcomeLabel(BaseModel):
+    id: str
+    label: str
+
+
+class ThresholdsOut(BaseModel):
+    """Where a forecast stops being trusted as it stands."""
+
+    reliable_pareto_k: float = Field(
+        description="Above this Pareto k the reweighting of the draws is unreliable: the case "
+        "is unlike the reference cases."
+    )
+    surprise_z: float = Field(
+        description="Below this z-score under every outcome the reports are surprising."
+    )
+
+
+class ContractOut(BaseModel):
+    """The values clients are held to and forecasts are judged by, as the service applies
+    them: the outcomes and their labels, the longest value of each text field, the most reports
+    one request may carry, a new case's horizon, and the thresholds of a doubtful forecast."""
+
+    outcomes: list[OutcomeLabel]
+    max_lengths: dict[str, int]
+    max_reports: int
+    horizon_days: int
+    thresholds: ThresholdsOut

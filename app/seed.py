@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.store.tables import CaseRow, ReportRow
 from models.catalog import Catalog
+from models.contract import HORIZON_DAYS
 from models.scenario import load_scenario
 
 ARTICLE_SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "baseline-2022-07-19.yaml"
@@ -19,7 +20,7 @@ ARTICLE_CASE = {
     "target": "Ukraine",
     "patron": "Russia",
     "kind": "join_war",
-    "horizon_days": 90,
+    "horizon_days": HORIZON_DAYS,
     # The case is about the war Russia began on 24 February 2022; it is seen as the article
     # stood, on 19 July 2022 (historical).
     "opened_on": dt.date(2022, 2, 24),

@@ -52,7 +52,7 @@ def resolved_case(
     assert resolved_on is not None and resolution.outcome is not None  # a resolving entry
     days = scored_days(case, resolved_on)
     if not days:
-        raise EvidenceError("case_id", f"{case.id} resolved on the day its period opened")
+        raise EvidenceError("path.case_id", f"{case.id} resolved on the day its period opened")
     leads = {lead: resolved_on - dt.timedelta(days=lead) for lead in LEAD_DAYS}
     wanted = sorted({*days, *(day for day in leads.values() if day >= case.opened_on)})
     by_model: dict[str, tuple[Engine, list[dt.date]]] = {}
@@ -94,11 +94,12 @@ def reference_candidate(
 ) -> dict[str, Any]:
     """The resolved case in the reference-case format (`models/reference/CODEBOOK.md`), coded
     from its reports as they stood on `as_of`: the start of its scored period (the outcome then
-    falls within the 90-day horizon, as the codebook requires). An indicator is present or
+    falls within the catalog's horizon, as the codebook requires). An indicator is present or
     absent as its reports' evidence leans, unknown without a report. A candidate for a coder
     to check against the codebook, not a coding."""
     assert resolution.resolved_on is not None and resolution.outcome is not None
-    as_of = max(case.opened_on, resolution.resolved_on - dt.timedelta(days=90))
+    horizon = dt.timedelta(days=engine.catalog.horizon_days)
+    as_of = max(case.opened_on, resolution.resolved_on - horizon)
     reports = CaseReports(engine.catalog, rows)
     mask = reports.counted(as_of)
     present, absent = reports.table.log_likelihoods(as_of, mask)

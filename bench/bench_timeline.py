@@ -22,7 +22,7 @@ import httpx
 from bench.bench_service import local_service
 from bench.common import engine
 from models.artifact import DEFAULT_ARTIFACT
-from models.scenario import MAX_REPORTS
+from models.contract import MAX_REPORTS
 
 ROUNDS, REPEATS = 5, 20
 END = dt.date(2022, 12, 31)

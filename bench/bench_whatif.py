@@ -24,7 +24,8 @@ from bench.bench_service import CASE, TOKEN, seed, uvicorn_process
 from bench.common import engine
 from models.artifact import DEFAULT_ARTIFACT
 from models.catalog import Catalog
-from models.scenario import MAX_REPORTS, SCENARIO_LIMITS
+from models.contract import MAX_REPORTS
+from models.scenario import SCENARIO_LIMITS
 
 WHAT_IF = f"/v1/cases/{CASE}/what-if"
 CLIENTS, POLLS, ROUNDS = 8, 300, 3

@@ -22,11 +22,11 @@ from models.agreement import second_coding_beside
 from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.client import TOKEN_FILE, Service, token_from_file
+from models.contract import RELIABLE_K
 from models.engine import Engine, forecast_record
 from models.errors import ForecastError, InputError
 from models.importer import ImportRow, case_facts, post_rows, read_import
 from models.predict import Forecast
-from models.psis import RELIABLE_K
 from models.reference import DEFAULT_REFERENCE, load_reference
 from models.scenario import Grade, load_scenario
 from models.track_record import TrackRecord, from_json

@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 
 from models.catalog import OUTCOMES, Catalog
+from models.contract import RELIABLE_K
 from models.evidence import evidence_from_states
 from models.predict import ModelDraws, Predictor, Prior
-from models.psis import RELIABLE_K, psis
+from models.psis import psis
 from models.reference import ReferenceSet
 from models.scoring import auc_matrices, case_scores
 

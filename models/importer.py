@@ -22,8 +22,9 @@ import httpx
 from pydantic import ValidationError
 
 from models.client import Service, detail, location
+from models.contract import MAX_REPORTS
 from models.errors import InputError
-from models.scenario import MAX_REPORTS, PostedReport
+from models.scenario import PostedReport
 from models.timeline import outside_period
 from models.yamlio import FILE_LIMITS, did_you_mean, explain, parse_yaml
 

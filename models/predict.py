@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from models.catalog import KINDS, OUTCOMES, Catalog
+from models.contract import SURPRISE_Z
 from models.evidence import Evidence
 from models.psis import pareto_k
 
@@ -52,9 +53,6 @@ DRAW_DTYPE = np.float32
 
 Single precision rounds at ~1e-7, five orders below the Monte Carlo error of 4,000 draws (~1e-2),
 and halves the memory a forecast streams through. Sums over draws are taken in double."""
-
-SURPRISE_Z = -2.33
-"""Evidence is surprising when even its best-fitting outcome puts it in its lowest ~1% tail."""
 
 MIN_SURPRISE_INDICATORS = 3
 """Below this many observed indicators the surprise test has too little to go on."""

@@ -2,7 +2,7 @@
 
 The serving path cannot import ArviZ, so this is the same algorithm as `arviz_stats`'s PSIS
 (generalized Pareto fit by Zhang & Stephens 2009 with a weak prior on k); the tests check the
-two agree. Pareto k above `RELIABLE_K` means the importance weights are unreliable.
+two agree. Pareto k above `models.contract.RELIABLE_K` means the importance weights are unreliable.
 """
 
 from __future__ import annotations
@@ -10,10 +10,6 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-
-RELIABLE_K = 0.7
-"""Above this Pareto k the importance weights are unreliable (Vehtari et al.): for a forecast,
-the case is too unlike the reference cases for its reweighting of the draws to be trusted."""
 
 _PRIOR_K_WEIGHT = 10.0  # pseudo-observations pulling k toward 0.5 (as in loo / ArviZ)
 _PRIOR_K_CENTRE = 0.5

@@ -26,6 +26,7 @@ from models.catalog import (
     Strict,
     prior_sum_error,
 )
+from models.contract import MAX_IDEMPOTENCY_KEY, MAX_INDICATOR_ID, MAX_NOTE, MAX_REPORTS, MAX_SOURCE
 from models.errors import ScenarioError
 from models.evidence import Report, as_report
 from models.fields import IsoDate, Moment, Text, storable
@@ -34,8 +35,6 @@ from models.yamlio import YamlDocument, YamlLimits, did_you_mean, fail, parse_ya
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 """The scenario library: where `extends` is resolved for scenario text without a file."""
 SCENARIO_NAME = r"^[a-z0-9][a-z0-9._-]*$"
-MAX_REPORTS = 500
-"""Most reports a scenario file (or a POST) may carry."""
 SCENARIO_LIMITS = YamlLimits(max_chars=256 * 1024, max_depth=12, max_nodes=20_000)
 """What a scenario may cost to parse: room for MAX_REPORTS reports, every field of each written
 out, and no more (the service parses scenarios that anyone who may read can send)."""
@@ -68,34 +67,30 @@ ReportValue = Annotated[
     ),
 ]
 Grade = Literal["A", "B", "C", "D", "E", "F"]
-MAX_SOURCE = 500
-MAX_NOTE = 4000
-"""Longest source (its database column holds no more) and note a report may carry."""
 Source = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SOURCE),
     AfterValidator(storable),
 ]  # the length before `storable`: "String should have at most 500 characters"
+Note = Annotated[str, StringConstraints(max_length=MAX_NOTE), AfterValidator(storable)]
 
 
 class ReportEntry(Strict):
     """One report: `value` is present / absent, or the source's probability that it is present."""
 
-    indicator: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    indicator: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INDICATOR_ID)]
     value: ReportValue
     observed_on: IsoDate
     source: Source
     grade: Grade
-    note: Annotated[str, StringConstraints(max_length=MAX_NOTE), AfterValidator(storable)] = ""
+    note: Note = ""
 
     def to_report(self) -> Report:
         return as_report(self)
 
 
-MAX_KEY = 200
-"""Longest idempotency key (its column's width)."""
 IdempotencyKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(storable)
+    str, StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY), AfterValidator(storable)
 ]
 
 
@@ -110,12 +105,7 @@ class PostedReport(ReportEntry):
         "time with its offset, not before observed_on nor in the future. Default: when it is "
         "posted; set it to enter historical reporting.",
     )
-    idempotency_key: (
-        Annotated[
-            str, StringConstraints(min_length=1, max_length=MAX_KEY), AfterValidator(storable)
-        ]
-        | None
-    ) = None
+    idempotency_key: IdempotencyKey | None = None
 
     @field_validator("known_at")
     @classmethod

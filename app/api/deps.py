@@ -14,10 +14,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.access import judge
-from app.schemas import CASE_ID
 from app.security import WrongTokens
 from app.store import keys
 from app.store.keys import Actor, Role
+from models.contract import CASE_ID
 from models.engine import Engine
 from models.errors import ArtifactError
 

@@ -5,6 +5,7 @@ import { DASHES, drawTimeline } from "./chart.js";
 import {
   OUTCOMES,
   OUTCOME_LABELS,
+  THRESHOLDS,
   TIME,
   age,
   daysSince,
@@ -15,6 +16,7 @@ import {
   ruleEvidence,
   ruleText,
   signed,
+  useContract,
   utcDate,
   utcDateTime,
 } from "./format.js";
@@ -26,7 +28,6 @@ const STREAM_RETRY_FIRST = 2 * TIME.SECOND;
 const STREAM_RETRY_MAX = 60 * TIME.SECOND;
 // Polls confirm the forecast at least every POLL_MAX: twice that without word is stale.
 const STALE_AFTER = 2 * POLL_MAX;
-const PARETO_K_WARNING = 0.7;
 const TOP_DRIVERS = 5;
 const TOP_NEXT = 5;
 const NEGLIGIBLE_LOG_ODDS = 0.005; // below the Monte Carlo error of the explanations
@@ -76,7 +77,7 @@ async function errorFrom(response) {
   let detail = "";
   try {
     const body = await response.json();
-    detail = typeof body.detail === "string" ? body.detail : (body.detail?.[0]?.msg ?? "");
+    detail = body.detail?.[0]?.msg ?? ""; // every error: {"detail": [{"loc", "msg", "type"}]}
   } catch {
     // not JSON: the status says enough
   }
@@ -604,9 +605,9 @@ function renderWarnings() {
         "Check the reports, or the model.",
     );
   }
-  if (f.pareto_k !== null && f.pareto_k > PARETO_K_WARNING) {
+  if (f.pareto_k !== null && f.pareto_k > THRESHOLDS.reliable_pareto_k) {
     items.push(
-      `Pareto k = ${f.pareto_k.toFixed(2)} (above ${PARETO_K_WARNING}): this case is unlike ` +
+      `Pareto k = ${f.pareto_k.toFixed(2)} (above ${THRESHOLDS.reliable_pareto_k}): this case is unlike ` +
         "the reference cases; the model is due a refit.",
     );
   }
@@ -1013,14 +1014,16 @@ function bindControls() {
   setInterval(renderClock, TIME.SECOND);
 }
 
-/** The cases and the indicators' labels; true once loaded. The first read goes without a
- * token: reads that need none keep the event stream. */
+/** The contract's labels and thresholds, the cases and the indicators' labels; true once
+ * loaded. The first read goes without a token: reads that need none keep the event stream. */
 async function loadCatalog() {
   try {
-    const [cases, indicators] = await Promise.all([
+    const [contract, cases, indicators] = await Promise.all([
+      readJson("/v1/contract"),
       readJson("/v1/cases"),
       readJson("/v1/indicators"),
     ]);
+    useContract(contract);
     state.cases = cases;
     state.labels = new Map(indicators.map((i) => [i.id, i.label]));
     state.failure = null;

@@ -1,12 +1,16 @@
 // Formatting shared by the dashboard and its chart: pure functions, no DOM.
 
-export const OUTCOMES = ["no_entry", "false_flag", "direct_invasion"];
+/** The outcomes, their labels and the thresholds of a doubtful forecast, as the service states
+ * them (`GET /v1/contract`): filled in by `useContract` before anything is drawn. */
+export const OUTCOMES = [];
+export const OUTCOME_LABELS = {};
+export const THRESHOLDS = { reliable_pareto_k: Infinity, surprise_z: -Infinity };
 
-export const OUTCOME_LABELS = {
-  no_entry: "No entry",
-  false_flag: "False flag",
-  direct_invasion: "Direct invasion",
-};
+export function useContract(contract) {
+  OUTCOMES.splice(0, OUTCOMES.length, ...contract.outcomes.map((o) => o.id));
+  for (const o of contract.outcomes) OUTCOME_LABELS[o.id] = o.label;
+  Object.assign(THRESHOLDS, contract.thresholds);
+}
 
 const MINUS = "\u2212"; // a true minus sign: as wide as "+", so signed columns line up
 const SECOND = 1000;

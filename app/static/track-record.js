@@ -1,7 +1,7 @@
 // The track-record page: how good the forecasts of resolved cases were, from
 // GET /v1/track-record. Read once on load; the numbers change only when a case is resolved.
 
-import { OUTCOME_LABELS, percent, signed, utcDate } from "./format.js";
+import { OUTCOME_LABELS, percent, signed, useContract, utcDate } from "./format.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const TOKEN_KEY = "escalation-forecast.read-token"; // the dashboard keeps the read key here
@@ -142,19 +142,22 @@ function renderCases(record) {
 
 async function load() {
   const token = sessionStorage.getItem(TOKEN_KEY);
-  const response = await fetch("/v1/track-record", {
-    headers: token ? { Authorization: `Bearer ${token}` } : {},
-  });
-  if (!response.ok) {
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const [contract, response] = await Promise.all(
+    ["/v1/contract", "/v1/track-record"].map((path) => fetch(path, { headers })),
+  );
+  const refused = [contract, response].find((r) => !r.ok);
+  if (refused) {
     const failure = $("failure");
     failure.hidden = false;
     failure.textContent =
-      response.status === 401
+      refused.status === 401
         ? "Reads need a key: enter it on the dashboard first."
-        : `The service answered ${response.status}: the track record is not available.`;
+        : `The service answered ${refused.status}: the track record is not available.`;
     $("summary").textContent = "";
     return;
   }
+  useContract(await contract.json());
   const record = await response.json();
   const cases = record.cases === 1 ? "1 resolved case" : `${record.cases} resolved cases`;
   $("summary").textContent = `${cases}, scored with model ${record.artifact_id}`;

@@ -55,7 +55,7 @@ def rules_of(session: Session, case_id: str) -> list[tuple[AlertRuleRow, AlertDe
 def rule_of(session: Session, case_id: str, rule_id: int) -> AlertRuleRow:
     rule = session.get(AlertRuleRow, rule_id)
     if rule is None or rule.case_id != case_id:
-        raise NotFoundError("rule_id", f"case {case_id!r} has no alert rule {rule_id}")
+        raise NotFoundError("path.rule_id", f"case {case_id!r} has no alert rule {rule_id}")
     return rule
 
 

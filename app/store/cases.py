@@ -70,7 +70,7 @@ def create_case(session: Session, case: CaseIn, by: str) -> CaseRow:
     check_dates(opened_on, case.clock, created_at.date())
     begin_writing(session)  # SQLite: wait for the write lock now, not fail on it at the insert
     if session.get(CaseRow, case.id) is not None:
-        raise ConflictError("id", f"case {case.id!r} already exists")
+        raise ConflictError("body.id", f"case {case.id!r} already exists")
     fields = case.model_dump() | {"kind": implied, "opened_on": opened_on}
     row = CaseRow(**fields, created_at=created_at, created_by=by)
     session.add(row)
@@ -168,4 +168,4 @@ def get_case(session: Session, case_id: str) -> CaseRow:
 
 def _not_found(session: Session, case_id: str) -> NotFoundError:
     known = session.scalars(select(CaseRow.id)).all()
-    return NotFoundError("case_id", f"no case {case_id!r}{did_you_mean(case_id, known)}")
+    return NotFoundError("path.case_id", f"no case {case_id!r}{did_you_mean(case_id, known)}")

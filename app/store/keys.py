@@ -106,7 +106,7 @@ def revoke_key(session: Session, name: str) -> tuple[ApiKeyRow, bool]:
     keys."""
     row = session.get(ApiKeyRow, name)
     if row is None:
-        raise NotFoundError("name", f"no key named {name!r}")
+        raise NotFoundError("path.name", f"no key named {name!r}")
     if row.revoked_at is not None:
         return row, False
     if row.role == "admin":
@@ -114,7 +114,7 @@ def revoke_key(session: Session, name: str) -> tuple[ApiKeyRow, bool]:
             ApiKeyRow.role == "admin", ApiKeyRow.revoked_at.is_(None)
         )
         if session.scalar(admins) == 1:
-            raise ConflictError("name", f"{name!r} is the last admin key: make another first")
+            raise ConflictError("path.name", f"{name!r} is the last admin key: make another first")
     row.revoked_at = dt.datetime.now(dt.UTC)
     session.flush()
     return row, True

@@ -145,7 +145,7 @@ def retract_report(
     rather than before). A report cannot be withdrawn before it was known (EvidenceError)."""
     row = session.get(ReportRow, report_id)
     if row is None or row.case_id != case_id:
-        raise NotFoundError("report_id", f"case {case_id!r} has no report {report_id}")
+        raise NotFoundError("path.report_id", f"case {case_id!r} has no report {report_id}")
     if row.retracted_at is not None:
         return row, False
     if at < row.known_at:

@@ -49,7 +49,7 @@ def withdraw(session: Session, case_id: str, note: str, by: str) -> ResolutionRo
     a case without one is a conflict."""
     case = get_case(session, case_id)
     if case.resolved_as is None:
-        raise ConflictError("case_id", f"case {case_id!r} is not resolved")
+        raise ConflictError("path.case_id", f"case {case_id!r} is not resolved")
     entry = ResolutionRow(
         case_id=case_id,
         action="withdraw",

@@ -19,10 +19,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from models.scenario import MAX_KEY
-
-MAX_URL = 2000
-"""A webhook URL's longest form (in the API and the column)."""
+from models.contract import (
+    MAX_CASE_ID,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_INDICATOR_ID,
+    MAX_KEY_NAME,
+    MAX_NAME,
+    MAX_SECRET,
+    MAX_SOURCE,
+    MAX_TITLE,
+    MAX_URL,
+)
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -49,11 +56,11 @@ class CaseRow(Base):
 
     __tablename__ = "cases"
 
-    id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    title: Mapped[str] = mapped_column(String(300))
-    state: Mapped[str] = mapped_column(String(120))
-    target: Mapped[str] = mapped_column(String(120))
-    patron: Mapped[str | None] = mapped_column(String(120))
+    id: Mapped[str] = mapped_column(String(MAX_CASE_ID), primary_key=True)
+    title: Mapped[str] = mapped_column(String(MAX_TITLE))
+    state: Mapped[str] = mapped_column(String(MAX_NAME))
+    target: Mapped[str] = mapped_column(String(MAX_NAME))
+    patron: Mapped[str | None] = mapped_column(String(MAX_NAME))
     kind: Mapped[str] = mapped_column(String(16))  # join_war | start_war
     # An analyst's fixed outcome prior ({outcome: probability}), else the kind's population one.
     outcome_prior: Mapped[dict[str, float] | None] = mapped_column(JSON)
@@ -63,7 +70,7 @@ class CaseRow(Base):
     # A historical case is seen as of this date (its "now"); a live case (None) as of today.
     clock: Mapped[dt.date | None]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    created_by: Mapped[str | None] = mapped_column(String(80))  # the key's name
+    created_by: Mapped[str | None] = mapped_column(String(MAX_KEY_NAME))  # the key's name
     # How it ended, as its record (`ResolutionRow`) stands: its forecasts hold at resolved_on.
     resolved_as: Mapped[str | None] = mapped_column(String(32))
     resolved_on: Mapped[dt.date | None]
@@ -81,19 +88,19 @@ class ReportRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
-    indicator: Mapped[str] = mapped_column(String(64))
+    indicator: Mapped[str] = mapped_column(String(MAX_INDICATOR_ID))
     value: Mapped[float] = mapped_column(Float)
     observed_on: Mapped[dt.date]
-    source: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(MAX_SOURCE))
     grade: Mapped[str] = mapped_column(String(1))
     note: Mapped[str] = mapped_column(Text, default="")
     known_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     retracted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_KEY))
+    idempotency_key: Mapped[str | None] = mapped_column(String(MAX_IDEMPOTENCY_KEY))
     # The names of the keys that entered and retracted it (None: written before keys had names).
-    entered_by: Mapped[str | None] = mapped_column(String(80))
-    retracted_by: Mapped[str | None] = mapped_column(String(80))
+    entered_by: Mapped[str | None] = mapped_column(String(MAX_KEY_NAME))
+    retracted_by: Mapped[str | None] = mapped_column(String(MAX_KEY_NAME))
 
 
 class ForecastRow(Base):
@@ -140,11 +147,11 @@ class ApiKeyRow(Base):
 
     __tablename__ = "api_keys"
 
-    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_KEY_NAME), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))  # reader | analyst | admin
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    created_by: Mapped[str | None] = mapped_column(String(80))
+    created_by: Mapped[str | None] = mapped_column(String(MAX_KEY_NAME))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
@@ -155,9 +162,9 @@ class AuditRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(80))
+    actor: Mapped[str] = mapped_column(String(MAX_KEY_NAME))
     action: Mapped[str] = mapped_column(String(40))
-    case_id: Mapped[str | None] = mapped_column(String(80), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(MAX_CASE_ID), index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
@@ -180,13 +187,13 @@ class AlertRuleRow(Base):
     # the clock or a new model fire too).
     min_reports: Mapped[int]
     url: Mapped[str] = mapped_column(String(MAX_URL))
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(String(MAX_SECRET))
     armed: Mapped[bool]
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    created_by: Mapped[str] = mapped_column(String(80))
+    created_by: Mapped[str] = mapped_column(String(MAX_KEY_NAME))
     last_fired_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    deleted_by: Mapped[str | None] = mapped_column(String(80))
+    deleted_by: Mapped[str | None] = mapped_column(String(MAX_KEY_NAME))
 
 
 class AlertDeliveryRow(Base):
@@ -225,8 +232,8 @@ class ResolutionRow(Base):
     action: Mapped[str] = mapped_column(String(16))  # resolve | correct | withdraw
     outcome: Mapped[str | None] = mapped_column(String(32))
     resolved_on: Mapped[dt.date | None]
-    source: Mapped[str | None] = mapped_column(String(500))
+    source: Mapped[str | None] = mapped_column(String(MAX_SOURCE))
     note: Mapped[str] = mapped_column(Text, default="")
     label_confidence: Mapped[float | None] = mapped_column(Float)
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    recorded_by: Mapped[str] = mapped_column(String(80))
+    recorded_by: Mapped[str] = mapped_column(String(MAX_KEY_NAME))

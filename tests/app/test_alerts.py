@@ -66,9 +66,8 @@ def deliveries(client: TestClient, rule_id: int) -> list[dict[str, Any]]:
 
 
 def where(error: dict[str, Any]) -> str:
-    """An error's location as dotted text (a field error gives a list, others a string)."""
-    loc = error["loc"]
-    return loc if isinstance(loc, str) else ".".join(map(str, loc))
+    """An error's location as dotted text."""
+    return ".".join(map(str, error["loc"]))
 
 
 def settled(client: TestClient, rule_id: int, seconds: float = 20) -> list[dict[str, Any]]:

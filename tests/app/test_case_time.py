@@ -386,4 +386,4 @@ def test_a_what_if_on_a_historical_case_is_as_of_its_clock(historical: TestClien
     )
     assert later.status_code == 422
     [error] = later.json()["detail"]
-    assert error["loc"].endswith("observed_on") and "after as-of 2022-07-19" in error["msg"]
+    assert error["loc"][-1] == "observed_on" and "after as-of 2022-07-19" in error["msg"]

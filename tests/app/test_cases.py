@@ -32,7 +32,7 @@ def test_duplicate_is_a_conflict_and_changes_nothing(client: TestClient) -> None
     client.post("/v1/cases", json=BELARUS, headers=AUTH)
     again = client.post("/v1/cases", json=BELARUS | {"title": "Other"}, headers=AUTH)
     assert again.status_code == 409
-    assert again.json()["detail"][0]["loc"] == "id"
+    assert again.json()["detail"][0]["loc"] == ["body", "id"]
     assert client.get(f"/v1/cases/{BELARUS['id']}").json()["title"] == BELARUS["title"]
 
 
@@ -104,7 +104,7 @@ def test_the_kind_follows_from_the_patron_or_must_agree_with_it(client: TestClie
     wrong = BELARUS | {"id": "wrong-kind", "kind": "start_war"}
     refused = client.post("/v1/cases", json=wrong, headers=AUTH)
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == "body.kind"
+    assert refused.json()["detail"][0]["loc"] == ["body", "kind"]
     assert "a start_war case has no patron" in refused.json()["detail"][0]["msg"]
     assert client.get("/v1/cases/wrong-kind").status_code == 404
 
@@ -113,7 +113,7 @@ def test_an_outcome_prior_must_sum_to_one(client: TestClient) -> None:
     prior = {"no_entry": 0.5, "false_flag": 0.1, "direct_invasion": 0.1}
     refused = client.post("/v1/cases", json=BELARUS | {"outcome_prior": prior}, headers=AUTH)
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["loc"] == "body.outcome_prior"
+    assert refused.json()["detail"][0]["loc"] == ["body", "outcome_prior"]
     assert "sum to 1" in refused.json()["detail"][0]["msg"]
     assert client.get("/v1/cases").json() == []
     fixed = {"no_entry": 0.9, "false_flag": 0.02, "direct_invasion": 0.08}

@@ -227,7 +227,7 @@ def test_an_analysts_prior_is_used_named_and_can_be_withdrawn(case: TestClient) 
     bad = case.put(
         f"/v1/cases/{CASE}/prior", json={"outcome_prior": fixed | {"no_entry": 0.5}}, headers=AUTH
     )
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == "body.outcome_prior"
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "outcome_prior"]
     assert case.get(FORECAST).json() == body  # refused: nothing changed
     back = case.put(f"/v1/cases/{CASE}/prior", json={"outcome_prior": None}, headers=AUTH)
     assert back.json() == before.json() and back.headers["etag"] == before.headers["etag"]

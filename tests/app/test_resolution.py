@@ -126,7 +126,7 @@ def test_only_an_admin_resolves_and_bad_resolutions_are_refused(opened: TestClie
         response = opened.post(RESOLUTION, json=body | change, headers=AUTH)
         assert response.status_code == 422, (change, response.text)
         [error] = response.json()["detail"]
-        loc = error["loc"] if isinstance(error["loc"], str) else ".".join(map(str, error["loc"]))
+        loc = ".".join(map(str, error["loc"]))
         assert loc == field and reason in error["msg"], (change, error)
     assert opened.get(RESOLUTION).json()["record"] == []
     assert opened.delete(RESOLUTION, params={"note": "x"}, headers=AUTH).status_code == 409

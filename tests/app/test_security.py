@@ -49,7 +49,7 @@ def test_the_docs_pages_name_only_local_assets(client: TestClient) -> None:
 @pytest.mark.usefixtures("case")
 def test_a_token_in_the_url_is_refused_and_not_logged(client: TestClient) -> None:
     leaked = client.post(f"{REPORTS}?token=secret-123", json=report())
-    assert leaked.status_code == 400 and leaked.json()["detail"][0]["loc"] == "query.token"
+    assert leaked.status_code == 400 and leaked.json()["detail"][0]["loc"] == ["query", "token"]
     assert client.get(REPORTS).json() == []
     record = logging.LogRecord(
         "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',

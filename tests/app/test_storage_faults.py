@@ -33,7 +33,7 @@ def unavailable(response: object, caplog: pytest.LogCaptureFixture) -> None:
     """A 503 in the error body, with Retry-After, and logged."""
     assert getattr(response, "status_code", None) == 503, getattr(response, "text", response)
     error = response.json()["detail"][0]  # type: ignore[attr-defined]
-    assert error["loc"] == "database" and error["type"] == "no_storage"
+    assert error["loc"] == ["database"] and error["type"] == "no_storage"
     assert response.headers["retry-after"]  # type: ignore[attr-defined]
     assert any("storage unavailable" in record.getMessage() for record in caplog.records)
 
@@ -80,7 +80,9 @@ def test_an_immutable_database_is_reported_and_recovered_from(
                 httpx.get(f"{url}{FORECAST}"),
                 httpx.post(f"{url}{REPORTS}", json=report(), headers=AUTH),
             ):
-                assert answer.status_code == 503 and answer.json()["detail"][0]["loc"] == "database"
+                assert answer.status_code == 503 and answer.json()["detail"][0]["loc"] == [
+                    "database"
+                ]
             assert process.poll() is None  # alive
         assert httpx.get(f"{url}/readyz").status_code == 200  # no restart
         assert httpx.post(f"{url}{REPORTS}", json=report(), headers=AUTH).status_code == 201

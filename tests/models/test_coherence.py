@@ -1,6 +1,6 @@
 """The properties every coherent posterior obeys, as property tests over random evidence.
 
-Every forecast is the exact posterior of one joint distribution (DESIGN.md, the model), so:
+Every forecast is the exact posterior of one joint distribution (README, "The model"), so:
 - conservation of expected evidence: for every unobserved indicator,
   P(present) * P(y | present) + P(absent) * P(y | absent) = P(y), as served;
 - a report at a better grade moves the forecast further in the same direction;

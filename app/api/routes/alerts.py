@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from app import live
 from app.alerts import armed_at
+from app.api import API
 from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE
 from app.forecasting import today
@@ -20,7 +21,7 @@ from app.store.cases import begin_writing, case_head, lock_case
 from app.store.tables import AlertDeliveryRow, AlertRuleRow
 from models.errors import InputError
 
-router = APIRouter(prefix="/v1/cases/{case_id}/alerts", tags=["alerts"])
+router = APIRouter(prefix=f"{API}/cases/{{case_id}}/alerts", tags=["alerts"])
 RuleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The rule's id.")]
 MAX_DELIVERY_PAGE = 1000
 

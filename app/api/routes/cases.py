@@ -9,6 +9,7 @@ from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
 from app import live
+from app.api import API
 from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
@@ -17,7 +18,7 @@ from app.store import cases, keys
 from app.store.keys import Actor
 from models.engine import Engine
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix=f"{API}/cases", tags=["cases"])
 
 
 @router.post(

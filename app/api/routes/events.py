@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
+from app.api import API
 from app.api.deps import CaseId, EngineDep
 from app.api.responses import CASE
 from app.api.routes.forecast import current
 from app.forecasting import today
+from models.contract import MAX_EVENT_ID
 
-router = APIRouter(prefix="/v1/cases/{case_id}/events", tags=["events"])
+router = APIRouter(prefix=f"{API}/cases/{{case_id}}/events", tags=["events"])
 
 
 @router.get(
@@ -27,7 +29,7 @@ async def forecast_events(
     case_id: CaseId,
     request: Request,
     engine: EngineDep,
-    last_event_id: Annotated[str | None, Header(max_length=200)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=MAX_EVENT_ID)] = None,
 ) -> StreamingResponse:
     """`event: forecast`, `id: <ETag>`, `data: <the forecast>`: the current forecast first
     (unless `Last-Event-ID` is its ETag), then every new one, within a second of its being

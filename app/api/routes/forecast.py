@@ -16,6 +16,7 @@ from starlette.datastructures import State
 
 from app import live
 from app import timeline as timelines
+from app.api import API
 from app.api.deps import CaseId, EngineDep, SessionDep
 from app.api.responses import CASE, errors
 from app.forecasting import etag, forecast_from, known_on, today
@@ -30,7 +31,7 @@ from models.errors import EvidenceError
 from models.fields import IsoDate
 from models.timeline import end_of
 
-router = APIRouter(prefix="/v1/cases/{case_id}/forecast", tags=["forecast"])
+router = APIRouter(prefix=f"{API}/cases/{{case_id}}/forecast", tags=["forecast"])
 
 CACHE_CONTROL = "no-cache"  # always revalidate: the ETag makes that a cheap 304
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api import API
 from app.api.deps import EngineDep
 from models.catalog import Indicator
 
-router = APIRouter(prefix="/v1/indicators", tags=["indicators"])
+router = APIRouter(prefix=f"{API}/indicators", tags=["indicators"])
 
 
 @router.get("", response_model=list[Indicator])

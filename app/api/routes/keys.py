@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
+from app.api import API
 from app.api.deps import AdminDep, SessionDep
 from app.api.responses import BODY, WRITE, errors
-from app.schemas import KEY_NAME, AuditEntryOut, KeyIn, KeyOut, NewKeyOut
+from app.schemas import AuditEntryOut, KeyIn, KeyOut, NewKeyOut
 from app.store import keys
+from models.contract import KEY_NAME
 
-router = APIRouter(prefix="/v1", tags=["keys and audit"])
+router = APIRouter(prefix=API, tags=["keys and audit"])
 KeyName = Annotated[str, Path(pattern=KEY_NAME, description="The key's name.")]
 MAX_AUDIT_PAGE = 1000
 

@@ -5,29 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
+from app.api import API
 from app.api.deps import EngineDep
+from app.schemas import ModelInfo
 from models.engine import Engine
 
-router = APIRouter(prefix="/v1/model", tags=["model"])
-
-
-class ModelInfo(BaseModel):
-    """The served artifact: how it was fitted and checked, the priors it starts from, the
-    likelihoods it learnt, and its out-of-sample skill with the uncertainty of every figure."""
-
-    artifact_id: str
-    fitted_at: str
-    reference_cases: int
-    sampler: dict[str, Any]
-    diagnostics: dict[str, Any]
-    versions: dict[str, str]
-    elicitation_scale: dict[str, float]
-    priors: dict[str, dict[str, Any]]
-    likelihoods: dict[str, dict[str, dict[str, float]]]
-    skill: dict[str, Any]
-    evaluation: dict[str, Any]
+router = APIRouter(prefix=f"{API}/model", tags=["model"])
 
 
 @router.get("", response_model=ModelInfo)

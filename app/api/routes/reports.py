@@ -9,6 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, st
 from pydantic import TypeAdapter
 
 from app import live
+from app.api import API
 from app.api.deps import AnalystDep, CaseId, EngineDep, PresentedDep, ReportId, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
@@ -16,12 +17,12 @@ from app.schemas import PostedReports, ReportIn, ReportOut
 from app.store import keys
 from app.store import reports as store
 from app.store.cases import begin_writing, lock_case
+from models.contract import MAX_INDICATOR_ID, MAX_REPORTS
 from models.errors import EvidenceError
 from models.fields import IsoDate, Moment
-from models.scenario import MAX_REPORTS
 from models.yamlio import did_you_mean
 
-router = APIRouter(prefix="/v1/cases/{case_id}/reports", tags=["reports"])
+router = APIRouter(prefix=f"{API}/cases/{{case_id}}/reports", tags=["reports"])
 
 
 @router.post(
@@ -64,7 +65,7 @@ def list_reports(
     case_id: CaseId,
     session: SessionDep,
     engine: EngineDep,
-    indicator: Annotated[str | None, Query(max_length=64)] = None,
+    indicator: Annotated[str | None, Query(max_length=MAX_INDICATOR_ID)] = None,
     since: IsoDate | None = None,
 ) -> list[ReportOut]:
     """A case's reports, retracted ones included (see retracted_at)."""

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app import live
+from app.api import API
 from app.api.deps import AdminDep, CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
@@ -26,12 +27,13 @@ from app.store import history, resolutions
 from app.store import reports as store
 from app.store.cases import begin_writing, case_head, get_case, lock_case
 from app.track import reference_candidate, resolved_case
+from models.contract import MAX_NOTE
 from models.engine import Engine
 from models.errors import ConflictError
 from models.fields import Text
 from models.track_record import case_record, track_record
 
-router = APIRouter(prefix="/v1", tags=["resolution and track record"])
+router = APIRouter(prefix=API, tags=["resolution and track record"])
 ENTRY = errors(409)
 
 
@@ -64,7 +66,7 @@ def withdraw(
     session: SessionDep,
     engine: EngineDep,
     actor: AdminDep,
-    note: Annotated[Text, Query(max_length=4000, description="Why it is withdrawn.")],
+    note: Annotated[Text, Query(max_length=MAX_NOTE, description="Why it is withdrawn.")],
 ) -> ResolutionRecordOut:
     """Withdraw a case's resolution (an admin's key): the case is open again, its record kept."""
     begin_writing(session)
@@ -108,7 +110,9 @@ def _case_score(request: Request, engine: Engine, case_id: str) -> CaseScoreOut:
         case = get_case(session, case_id)
         entry = resolutions.current(session, case_id)
         if entry is None:
-            raise ConflictError("case_id", f"case {case_id!r} is not resolved: nothing to score")
+            raise ConflictError(
+                "path.case_id", f"case {case_id!r} is not resolved: nothing to score"
+            )
         rows = store.list_reports(session, case_id)
         served = history.models_served(session, case_id)
     scored = resolved_case(
@@ -164,7 +168,7 @@ def reference_case(
     case = get_case(session, case_id)
     entry = resolutions.current(session, case_id)
     if entry is None:
-        raise ConflictError("case_id", f"case {case_id!r} is not resolved")
+        raise ConflictError("path.case_id", f"case {case_id!r} is not resolved")
     candidate = reference_candidate(engine, case, entry, store.list_reports(session, case_id))
     if format == "yaml":
         text = yaml.safe_dump([candidate], sort_keys=False, allow_unicode=True)

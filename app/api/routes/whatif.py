@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from app.api import API
 from app.api.deps import CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE
 from app.forecasting import (
@@ -26,7 +27,7 @@ from models.engine import Engine, scenario_prior
 from models.errors import EvidenceError
 from models.scenario import LoadedScenario
 
-router = APIRouter(prefix="/v1/cases/{case_id}/what-if", tags=["what-if"])
+router = APIRouter(prefix=f"{API}/cases/{{case_id}}/what-if", tags=["what-if"])
 
 
 @router.post("", response_model=ForecastOut, responses=CASE | BODY)
