@@ -31,7 +31,6 @@ import numpy as np
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.schemas import ForecastOut
 from app.settings import Settings
 from app.store import alerts as store
 from app.store.cases import begin_writing
@@ -39,7 +38,7 @@ from app.store.tables import AlertDeliveryRow, AlertRuleRow, CaseRow
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.evidence import as_report, evidence_from_logs, report_log_likelihoods
-from models.predict import Prior
+from models.forecast import ForecastOut, Prior
 
 log = logging.getLogger(__name__)
 

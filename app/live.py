@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from app import alerts
 from app.alerts import ForecastChange
-from app.forecasting import combined_hash, etag, evidence_hash, known_on, prior_key, served_form
+from app.forecasting import etag, known_on
 from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
@@ -33,6 +33,7 @@ from app.store.db import require_writable, unwritable
 from app.store.tables import LiveForecastRow, ReportRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
+from models.provenance import Provenance, combined_hash, evidence_hash, prior_key
 from models.timeline import counts_on, end_of
 
 
@@ -152,7 +153,7 @@ def update(
         reports_hash, used, left_out = known.reports_hash, len(known.reports), known.left_out
     digest = evidence_hash(on, reports_hash, prior)
     predicted = engine.forecast(evidence_from_logs(present, absent), prior)
-    forecast = served_form(engine, case_id, predicted, on, digest, used, left_out=left_out)
+    forecast = engine.record(predicted, case_id, Provenance(on, digest, used, left_out))
     payload = forecast.model_dump_json()
     served = Served(etag(engine.artifact.id, payload), payload)
     moved = ForecastChange(

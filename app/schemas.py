@@ -29,6 +29,7 @@ from models.contract import (
     MIN_SECRET,
 )
 from models.fields import IsoDate, storable
+from models.forecast import ForecastOut, OutcomeOut
 from models.scenario import SCENARIO_LIMITS, Note, PostedReport, Source
 from models.track_record import (
     CalibrationBin,
@@ -171,70 +172,6 @@ class ReportOut(BaseModel):
     idempotency_key: str | None
     entered_by: str | None  # the key's name (None: entered before keys had names)
     retracted_by: str | None
-
-
-class OutcomeOut(BaseModel):
-    outcome: str
-    mean: float
-    lower: float
-    upper: float
-    words: str  # ICD-203
-
-
-class ContributionOut(BaseModel):
-    indicator: str
-    log_odds: dict[str, float]
-
-
-class InformationOut(BaseModel):
-    indicator: str
-    bits: float
-    p_present: float
-    if_present: dict[str, float]
-    if_absent: dict[str, float]
-
-
-class PriorOut(BaseModel):
-    """The prior a forecast used: the case kind's population prior (with its pseudo-counts) or
-    an analyst's fixed one (`source`: catalog, case or scenario)."""
-
-    kind: str
-    source: str
-    probabilities: dict[str, float]
-    pseudo_counts: dict[str, float] | None
-
-
-class BaseRateOut(BaseModel):
-    """The forecast if `outcome`'s base rate were `base_rate` (an end of its plausible range)."""
-
-    outcome: str
-    base_rate: float
-    probabilities: dict[str, float]
-
-
-class ForecastOut(BaseModel):
-    """A case's forecast: probabilities with 90% intervals and ICD-203 words, why, what next,
-    the prior it started from, and how it moves across the plausible base rates."""
-
-    case_id: str
-    as_of: dt.date
-    artifact_id: str
-    evidence_hash: str
-    reports_used: int
-    # Stored reports not yet known on as_of (known later), left out of this forecast.
-    reports_left_out: int = 0
-    probabilities: list[OutcomeOut]
-    contributions: list[ContributionOut]
-    value_of_information: list[InformationOut]
-    surprise: bool
-    surprise_z: dict[str, float]
-    pareto_k: float | None
-    effective_draws: float
-    draws: int
-    prior: PriorOut
-    evidence_ratios: dict[str, float]  # P(all the evidence | outcome) / P(... | no_entry)
-    base_rates: list[BaseRateOut]
-    scenario_sha256: str | None = None  # what-if from a scenario: its hash (with its parents')
 
 
 class PostedReports(BaseModel):

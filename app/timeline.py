@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Row
 
-from app.forecasting import digests_hash, evidence_hash, prior_key, report_digest
 from app.schemas import (
     ChangePart,
     ChangesOut,
     Headline,
-    OutcomeOut,
     ReportMarker,
     TimelineOut,
     TimelinePoint,
@@ -36,7 +34,8 @@ from models.artifact import load_archived
 from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import ArtifactError, EvidenceError
-from models.predict import Forecast
+from models.forecast import Forecast, OutcomeOut
+from models.provenance import digests_hash, evidence_hash, prior_key, report_digest
 from models.timeline import CaseReports, Side, decompose, end_of
 from models.words import icd203
 

@@ -24,7 +24,7 @@ from app.timeline import PastModels, PointCache, timeline
 from models.engine import Engine
 from models.errors import EvidenceError
 from models.evidence import evidence_from_logs
-from models.predict import Prior
+from models.forecast import Prior
 from models.timeline import CaseReports, end_of
 from models.track_record import LEAD_DAYS, ResolvedCase, Scored
 

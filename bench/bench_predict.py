@@ -22,8 +22,9 @@ import numpy as np
 from app.process import tune_serving_process
 from bench.common import describe, engine, timings
 from models.catalog import Catalog
+from models.draws import ModelDraws
 from models.evidence import Report, evidence_from_reports, reliability
-from models.predict import ModelDraws, Prior
+from models.forecast import Prior
 
 AS_OF = date(2022, 7, 19)
 N_REPORTS = 50

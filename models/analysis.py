@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from models.catalog import OUTCOMES
-from models.engine import NO_OVERRIDES, Engine
-from models.predict import Forecast, Prior
+from models.engine import NO_OVERRIDES, Engine, scenario_prior
+from models.forecast import Forecast, Prior
+from models.provenance import Provenance
 from models.scenario import Grade, LoadedScenario, ReportEntry, Scenario
 from models.timeline import Side, by_content, decompose
 
@@ -29,6 +30,13 @@ class Run:
     @property
     def scenario(self) -> Scenario:
         return self.loaded.scenario
+
+    @property
+    def provenance(self) -> Provenance:
+        """What the forecast was made from: the scenario's reports, date, prior and hash."""
+        scenario = self.scenario
+        prior = scenario_prior(scenario.kind, scenario.overrides)
+        return Provenance.of_reports(scenario.reports, scenario.as_of, prior, self.loaded.sha256)
 
 
 def run(engine: Engine, loaded: LoadedScenario) -> Run:

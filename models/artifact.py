@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from models.catalog import KINDS, OUTCOMES, Catalog
+from models.draws import ModelDraws
 from models.errors import ArtifactError
-from models.predict import ModelDraws, Predictor
+from models.predict import Predictor
 
 ARTIFACT_FORMAT = 2
 DEFAULT_ARTIFACT = Path("var/model/posterior.npz")

@@ -26,7 +26,7 @@ import numpy as np
 from models.engine import Engine
 from models.evaluation import score_table
 from models.evidence import evidence_from_states
-from models.predict import Prior
+from models.forecast import Prior
 from models.reference import ReferenceSet, load_reference
 from models.scoring import case_scores
 

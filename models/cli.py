@@ -23,10 +23,10 @@ from models.artifact import DEFAULT_ARTIFACT, save_artifact
 from models.catalog import DEFAULT_CATALOG, OUTCOMES, load_catalog
 from models.client import TOKEN_FILE, Service, token_from_file
 from models.contract import RELIABLE_K
-from models.engine import Engine, forecast_record
+from models.engine import Engine
 from models.errors import ForecastError, InputError
+from models.forecast import Forecast
 from models.importer import ImportRow, case_facts, post_rows, read_import
-from models.predict import Forecast
 from models.reference import DEFAULT_REFERENCE, load_reference
 from models.scenario import Grade, load_scenario
 from models.track_record import TrackRecord, from_json
@@ -313,13 +313,9 @@ def run(
 
 
 def _record(engine: Engine, one: analysis.Run) -> dict[str, Any]:
-    return {
-        "scenario": one.name,
-        "scenario_sha256": one.loaded.sha256,
-        "artifact_id": engine.artifact.id,
-        "as_of": one.scenario.as_of.isoformat(),
-        **forecast_record(one.forecast),
-    }
+    """A scenario's forecast as the what-if endpoint serves it, with the scenario's name."""
+    record = engine.record(one.forecast, one.scenario.base_case, one.provenance)
+    return {"scenario": one.name, **record.model_dump(mode="json")}
 
 
 def _drivers(forecast: Forecast, outcome: str, count: int = 1) -> str:

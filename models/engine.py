@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from models.artifact import Artifact, load_artifact
-from models.catalog import DEFAULT_CATALOG, OUTCOMES, Catalog, load_catalog
+from models.catalog import DEFAULT_CATALOG, Catalog, load_catalog
 from models.evidence import Evidence, evidence_from_reports
-from models.predict import Forecast, Predictor, Prior
+from models.forecast import Forecast, ForecastOut, Prior
+from models.predict import Predictor
+from models.provenance import Provenance
 from models.reference import DEFAULT_REFERENCE, reference_fingerprint
 from models.scenario import Overrides, Scenario
-from models.words import icd203
 
 NO_OVERRIDES = Overrides()
 
@@ -61,6 +60,10 @@ class Engine:
             evidence, scenario_prior(prior.kind, overrides, prior), fixed or None, explain
         )
 
+    def record(self, forecast: Forecast, case_id: str, provenance: Provenance) -> ForecastOut:
+        """The forecast as the API, the CLI's --json, the live row and the history hold it."""
+        return ForecastOut.of(forecast, case_id, self.artifact.id, provenance)
+
     def run(self, scenario: Scenario, overrides: Overrides | None = None) -> Forecast:
         """The forecast from a scenario's reports on its date, for its kind, under its overrides
         (or under `overrides` instead): what `forecast run` prints and the what-if endpoint
@@ -76,42 +79,3 @@ def scenario_prior(kind: str, overrides: Overrides, default: Prior | None = None
     if overrides.outcome_prior is not None:
         return Prior(kind, "scenario", tuple(overrides.outcome_prior.as_array()))
     return default or Prior(kind)
-
-
-def forecast_record(forecast: Forecast) -> dict[str, Any]:
-    """A forecast as plain JSON-ready data, with ICD-203 words beside each probability."""
-    return {
-        "probabilities": [
-            {
-                "outcome": p.outcome,
-                "mean": p.mean,
-                "lower": p.lower,
-                "upper": p.upper,
-                "words": icd203(p.mean),
-            }
-            for p in forecast.probabilities
-        ],
-        "contributions": [
-            {"indicator": c.indicator, "log_odds": c.log_odds} for c in forecast.contributions
-        ],
-        "value_of_information": [
-            {
-                "indicator": v.indicator,
-                "bits": v.bits,
-                "p_present": v.p_present,
-                "if_present": v.if_present,
-                "if_absent": v.if_absent,
-            }
-            for v in forecast.value_of_information
-        ],
-        "surprise": forecast.surprise,
-        "surprise_z": forecast.surprise_z,
-        # inf (no tail could be fitted: the weights are not to be trusted) is not valid JSON.
-        "pareto_k": forecast.pareto_k if math.isfinite(forecast.pareto_k) else None,
-        "effective_draws": forecast.effective_draws,
-        "draws": forecast.draws,
-        "prior": forecast.prior._asdict(),
-        "evidence_ratios": forecast.evidence_ratios,
-        "base_rates": [shift._asdict() for shift in forecast.base_rates],
-        "outcomes": list(OUTCOMES),
-    }

@@ -34,8 +34,10 @@ import numpy as np
 
 from models.catalog import OUTCOMES, Catalog
 from models.contract import RELIABLE_K
+from models.draws import ModelDraws
 from models.evidence import evidence_from_states
-from models.predict import ModelDraws, Predictor, Prior
+from models.forecast import Prior
+from models.predict import Predictor
 from models.psis import psis
 from models.reference import ReferenceSet
 from models.scoring import auc_matrices, case_scores

@@ -40,6 +40,7 @@ import numpy as np
 from models.agreement import NO_SECOND_CODING, Agreement, SecondCodings, agreement
 from models.artifact import Artifact, make_artifact
 from models.catalog import KINDS, OUTCOMES, Catalog
+from models.draws import ModelDraws, marginal_likelihoods
 from models.elicitation import (
     ETA_SD,
     GAP_LOG_SD,
@@ -52,7 +53,6 @@ from models.elicitation import (
     state_probabilities,
 )
 from models.evaluation import evaluate
-from models.predict import ModelDraws, marginal_likelihoods
 from models.reference import ReferenceSet
 
 RHAT_MAX = 1.01

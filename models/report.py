@@ -24,7 +24,7 @@ import numpy as np
 from models.analysis import IfReported, OverrideShift, Run, Sensitivity, probabilities
 from models.catalog import OUTCOMES, Catalog
 from models.contract import RELIABLE_K
-from models.predict import OutcomeProbability
+from models.forecast import OutcomeProbability
 from models.scenario import ReportEntry
 from models.track_record import Estimate, TrackRecord
 from models.words import icd203

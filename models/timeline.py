@@ -24,7 +24,7 @@ from models.evidence import (
     check_report,
     evidence_from_logs,
 )
-from models.predict import Forecast, Prior
+from models.forecast import Forecast, Prior
 from models.scenario import Overrides
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

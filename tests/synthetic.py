@@ -12,10 +12,10 @@ import numpy as np
 from models.agreement import agreement, load_second_coding
 from models.artifact import Artifact, save_artifact
 from models.catalog import KINDS, OUTCOMES, Catalog
+from models.draws import ModelDraws
 from models.elicitation import centres, elicited_logit_sd, logit, sigmoid, state_probabilities
 from models.evaluation import evaluate
 from models.fit import Diagnostics, FitRecord, SamplerSettings, seal
-from models.predict import ModelDraws
 from models.reference import ReferenceSet, load_reference
 
 SYNTHETIC_DRAWS = 1000

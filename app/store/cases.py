@@ -14,7 +14,7 @@ from app.store.db import WRITER
 from app.store.tables import CaseRow
 from models.catalog import OUTCOMES, OutcomeProbabilities, kind_of, prior_sum_error
 from models.errors import ConflictError, InputError, NotFoundError
-from models.predict import Prior
+from models.forecast import Prior
 from models.timeline import outside_period
 from models.yamlio import did_you_mean
 

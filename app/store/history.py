@@ -8,9 +8,9 @@ import hashlib
 from sqlalchemy import Connection, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from app.schemas import ForecastOut
 from app.store.cases import get_case
 from app.store.tables import ForecastRow
+from models.forecast import ForecastOut
 
 
 def record(connection: Connection, forecast: ForecastOut, inputs: str) -> None:

@@ -20,7 +20,7 @@ from app.store.db import make_engine
 from app.store.tables import ForecastRow
 from models.artifact import archived, load_artifact, make_artifact, save_artifact
 from models.catalog import load_catalog
-from models.predict import ModelDraws
+from models.draws import ModelDraws
 from models.reference import load_reference
 from models.timeline import end_of
 

@@ -4,7 +4,6 @@ write is in the audit log with who made it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable
 
@@ -17,15 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from app.forecasting import today
 from app.store.db import make_engine
 
-from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN, report
 
-REPORT = {
-    "indicator": "covert_mobilization",
-    "value": "present",
-    "observed_on": (today() - dt.timedelta(days=3)).isoformat(),
-    "source": "Ukrainian military intelligence",
-    "grade": "C",
-}
+REPORT = report(source="Ukrainian military intelligence")
 
 
 ALERT = {"url": "http://127.0.0.1:9/hook", "outcome": "direct_invasion", "threshold": 0.9}

@@ -24,7 +24,7 @@ from app.store.db import make_engine
 from app.store.tables import ForecastRow
 from models.artifact import load_artifact, make_artifact, save_artifact
 from models.catalog import OUTCOMES, load_catalog
-from models.predict import ModelDraws
+from models.draws import ModelDraws
 from models.reference import ReferenceCase, load_reference
 
 from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS

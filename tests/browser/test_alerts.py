@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from app.forecasting import today
 
 from ..receiver import Receiver, receiving
-from ..service import AUTH, BELARUS
+from ..service import AUTH, BELARUS, report
 from .pages import open_page, wait
 
 ALERTS = f"/v1/cases/{BELARUS['id']}/alerts"
@@ -58,14 +58,12 @@ def test_the_panel_shows_each_rule_its_state_and_its_last_delivery(
     assert rows(browser)[str(waits["id"])][3] == "armed"
     assert rows(browser)[str(stopped["id"])][3] == "stopped by admin"
 
-    report = {
-        "indicator": "covert_mobilization",
-        "value": "present",
-        "observed_on": (today() - dt.timedelta(days=1)).isoformat(),
-        "source": "the report that crosses the line",
-        "grade": "A",
-    }
-    assert http.post(f"/v1/cases/{BELARUS['id']}/reports", json=report).status_code == 201
+    crossing = report(
+        observed_on=(today() - dt.timedelta(days=1)).isoformat(),
+        source="the report that crosses the line",
+        grade="A",
+    )
+    assert http.post(f"/v1/cases/{BELARUS['id']}/reports", json=crossing).status_code == 201
     receiver.wait_for(1)
     # The page learns of the new forecast by itself, and reads the rules again with it; the
     # delivery is settled a moment after it arrives, so a reload may be needed to see it.

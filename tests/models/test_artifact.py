@@ -107,7 +107,7 @@ from pathlib import Path
 from models.artifact import load_artifact
 from models.catalog import load_catalog
 from models.evidence import no_evidence
-from models.predict import Prior
+from models.forecast import Prior
 catalog = load_catalog()
 artifact = load_artifact(Path({str(path)!r}), catalog, {REFERENCE!r})
 artifact.predictor(catalog).predict(no_evidence(len(catalog.ids)), Prior("join_war"))

@@ -10,7 +10,6 @@ Every forecast is the exact posterior of one joint distribution (README, "The mo
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.catalog import OUTCOMES, Catalog, load_catalog
-from models.engine import forecast_record
 from models.evidence import (
     Report,
     evidence_from_logs,
@@ -27,7 +25,9 @@ from models.evidence import (
     no_evidence,
     report_log_likelihoods,
 )
-from models.predict import Predictor, Prior
+from models.forecast import ForecastOut, Prior
+from models.predict import Predictor
+from models.provenance import Provenance
 
 from ..synthetic import synthetic_draws
 
@@ -127,7 +127,7 @@ def test_a_report_that_favours_an_outcome_never_lowers_it(
     kind = "join_war"
     before = evidence_from_reports(CATALOG, reports, AS_OF)
     after = evidence_from_reports(CATALOG, [*reports, report], AS_OF)
-    log_pi = np.asarray(PREDICTOR._log_pi[kind], dtype=np.float64)  # (K, S)
+    log_pi = np.asarray(PREDICTOR.layout.log_pi[kind], dtype=np.float64)  # (K, S)
     standing = PREDICTOR.log_likelihood(before, kind) + log_pi
     added = PREDICTOR.log_likelihood(after, kind) + log_pi
     top = standing.max()
@@ -158,7 +158,7 @@ def test_with_known_parameters_a_favouring_sign_always_accumulates(
     an outcome it favours in every draw; the test above covers the posterior as a whole.)"""
     j = CATALOG.position[indicator]
     group = CATALOG.group_of[j]
-    p_present = SINGLE._marginal_mean[np.flatnonzero(SINGLE._order == j)[0]]
+    p_present = SINGLE.layout.marginal_mean[np.flatnonzero(SINGLE.layout.order == j)[0]]
     favoured = int(np.argmax(p_present)) if value == 1.0 else int(np.argmin(p_present))
     group_reports = [
         Report(other, 1.0, AS_OF, "B")
@@ -194,7 +194,7 @@ def test_confirming_mobilization_reports_accumulate(catalog: Catalog) -> None:
 @given(kind=kinds)
 def test_no_reports_give_the_prior(kind: str) -> None:
     forecast = PREDICTOR.predict(no_evidence(len(CATALOG.ids)), Prior(kind))
-    expected = np.asarray(PREDICTOR._log_pi[kind], dtype=np.float64)
+    expected = np.asarray(PREDICTOR.layout.log_pi[kind], dtype=np.float64)
     np.testing.assert_allclose(forecast.means(), np.exp(expected).mean(axis=1), rtol=1e-6)
     assert forecast.contributions == ()
 
@@ -218,7 +218,9 @@ def test_retracting_reports_restores_the_forecast_exactly(
     prior = Prior(kind)
     original = PREDICTOR.predict(evidence_from_logs(present, absent), prior)
     again = PREDICTOR.predict(evidence_from_logs(*restored), prior)
-    assert json.dumps(forecast_record(again)) == json.dumps(forecast_record(original))
+    provenance = Provenance.of_reports(reports, AS_OF, prior)
+    served = [ForecastOut.of(f, "case", "m-model", provenance) for f in (again, original)]
+    assert served[0].model_dump_json() == served[1].model_dump_json()
 
 
 @pytest.mark.parametrize("kind", ["join_war", "start_war"])

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from models.catalog import OUTCOMES, Catalog
+from models.draws import marginal_likelihoods
 from models.elicitation import logit, sigmoid
 from models.evidence import Report, evidence_from_reports, evidence_from_states, reliability
 from models.fit import SamplerSettings, build_model, fit, latent_draws
-from models.predict import Predictor, Prior, marginal_likelihoods
+from models.forecast import Prior
+from models.predict import Predictor
 from models.reference import ReferenceSet, load_reference
 from models.scoring import case_scores
 

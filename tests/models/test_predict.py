@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.catalog import OUTCOMES, Catalog
+from models.draws import ModelDraws
 from models.evidence import (
     Evidence,
     Report,
@@ -17,7 +18,8 @@ from models.evidence import (
     no_evidence,
     reliability,
 )
-from models.predict import ModelDraws, Predictor, Prior
+from models.forecast import Prior
+from models.predict import Predictor
 from models.psis import psis
 
 from ..synthetic import synthetic_draws

@@ -11,7 +11,7 @@ import pytest
 from models.catalog import Catalog
 from models.engine import Engine
 from models.errors import ScenarioError
-from models.predict import Forecast
+from models.forecast import Forecast
 from models.scenario import Scenario, load_scenario, parse_scenario
 
 from ..files import ROOT, line_of
@@ -202,7 +202,7 @@ def test_the_fitted_model_is_coherent_on_every_shipped_scenario(path: Path, engi
     better grade, the same way; a report whose likelihood ratio given the scenario's reports
     favours an outcome never lowers it."""
     from models.evidence import Report, evidence_from_reports
-    from models.predict import Prior
+    from models.forecast import Prior
 
     catalog, predictor = engine.catalog, engine.predictor
     scenario = load_scenario(path, catalog).scenario
@@ -224,7 +224,7 @@ def test_the_fitted_model_is_coherent_on_every_shipped_scenario(path: Path, engi
     base = means([])
     standing = predictor.log_likelihood(
         evidence_from_reports(catalog, reports, scenario.as_of), scenario.kind
-    ) + np.asarray(predictor._log_pi[scenario.kind], dtype=np.float64)
+    ) + np.asarray(predictor.layout.log_pi[scenario.kind], dtype=np.float64)
     for indicator in catalog.ids:
         for value in (0.0, 1.0):
             moves = np.stack(
@@ -245,7 +245,7 @@ def test_the_fitted_model_is_coherent_on_every_shipped_scenario(path: Path, engi
                     scenario.as_of,
                 ),
                 scenario.kind,
-            ) + np.asarray(predictor._log_pi[scenario.kind], dtype=np.float64)
+            ) + np.asarray(predictor.layout.log_pi[scenario.kind], dtype=np.float64)
             top = standing.max()
             ratio = np.exp(added - top).sum(axis=1) / np.exp(standing - top).sum(axis=1)
             favoured = int(np.argmax(ratio))

@@ -14,7 +14,8 @@ from models.artifact import make_artifact
 from models.catalog import load_catalog
 from models.engine import Engine
 from models.evidence import Report, evidence_from_reports
-from models.predict import Predictor, Prior
+from models.forecast import Prior
+from models.predict import Predictor
 from models.timeline import CaseReports, Side, by_content, counts_on, decompose, end_of
 
 from ..synthetic import synthetic_draws
@@ -94,7 +95,7 @@ def means(reports: list[Report], day: dt.date) -> np.ndarray:
 def ratios(standing: list[Report], report: Report, day: dt.date) -> np.ndarray:
     """P(report | outcome, what stands) up to a common factor, from the model's likelihoods,
     independently of any forecast's path (as in test_coherence)."""
-    log_pi = np.asarray(ENGINE.predictor._log_pi["join_war"], dtype=np.float64)  # (K, S)
+    log_pi = np.asarray(ENGINE.predictor.layout.log_pi["join_war"], dtype=np.float64)  # (K, S)
     before = ENGINE.predictor.log_likelihood(
         evidence_from_reports(CATALOG, standing, day), "join_war"
     )

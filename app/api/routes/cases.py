@@ -13,10 +13,11 @@ from app.api import API
 from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
-from app.schemas import CaseIn, CaseOut, ClockIn, ForecastOut, PriorIn
+from app.schemas import CaseIn, CaseOut, ClockIn, PriorIn
 from app.store import cases, keys
 from app.store.keys import Actor
 from models.engine import Engine
+from models.forecast import ForecastOut
 
 router = APIRouter(prefix=f"{API}/cases", tags=["cases"])
 

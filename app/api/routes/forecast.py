@@ -21,7 +21,7 @@ from app.api.deps import CaseId, EngineDep, SessionDep
 from app.api.responses import CASE, errors
 from app.forecasting import etag, forecast_from, known_on, today
 from app.live import Served
-from app.schemas import ChangesOut, ForecastOut, HistoryPoint, TimelineOut
+from app.schemas import ChangesOut, HistoryPoint, TimelineOut
 from app.store import history
 from app.store import reports as store
 from app.store.cases import CaseHead, case_head
@@ -29,6 +29,7 @@ from models.catalog import OUTCOMES
 from models.engine import Engine
 from models.errors import EvidenceError
 from models.fields import IsoDate
+from models.forecast import ForecastOut
 from models.timeline import end_of
 
 router = APIRouter(prefix=f"{API}/cases/{{case_id}}/forecast", tags=["forecast"])

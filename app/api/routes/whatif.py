@@ -15,16 +15,17 @@ from app.forecasting import (
     check_posted,
     forecast_from,
     known_on,
-    served_form,
     today,
 )
 from app.limits import CostlyWork
 from app.scenarios import ScenarioReader
-from app.schemas import ForecastOut, ReportIn, WhatIfIn
+from app.schemas import ReportIn, WhatIfIn
 from app.store import reports as store
 from app.store.cases import CaseHead, case_head
 from models.engine import Engine, scenario_prior
 from models.errors import EvidenceError
+from models.forecast import ForecastOut
+from models.provenance import Provenance
 from models.scenario import LoadedScenario
 
 router = APIRouter(prefix=f"{API}/cases/{{case_id}}/what-if", tags=["what-if"])
@@ -70,9 +71,5 @@ def _from_scenario(case: CaseHead, loaded: LoadedScenario, engine: Engine) -> Fo
     # A scenario is self-contained: its kind's population prior or its own override, not
     # the case's (the same file gives the same numbers here and with `forecast run`).
     prior = scenario_prior(scenario.kind, scenario.overrides)
-    known = Known(scenario.reports, scenario.as_of, prior)
-    forecast = engine.run(scenario)  # as `forecast run` does: one truth
-    used = len(scenario.reports)
-    return served_form(
-        engine, case.id, forecast, known.as_of, known.evidence_hash, used, loaded.sha256
-    )
+    provenance = Provenance.of_reports(scenario.reports, scenario.as_of, prior, loaded.sha256)
+    return engine.record(engine.run(scenario), case.id, provenance)  # as `forecast run` does
