@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import Row
 
 from app.schemas import ReportIn
-from models.engine import Engine
+from app.store.cases import CaseHead
+from models.engine import Engine, scenario_prior
 from models.errors import EvidenceError
 from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
 from models.forecast import ForecastOut, Prior
 from models.provenance import EMPTY_HASH, Provenance, combined_hash, evidence_hash
+from models.scenario import LoadedScenario
 from models.timeline import counts_on, known_later, outside_period
 
 
@@ -84,3 +86,31 @@ def forecast_from(engine: Engine, case_id: str, known: Known) -> ForecastOut:
     reports = [as_report(report) for report in known.reports]
     evidence = evidence_from_reports(engine.catalog, reports, known.as_of)
     return engine.record(engine.forecast(evidence, known.prior), case_id, known.provenance())
+
+
+def with_reports(
+    engine: Engine, case: CaseHead, reports: Sequence[ReportIn], rows: Sequence[Row[Any]]
+) -> ForecastOut:
+    """The case's forecast at its now from its stored reports (`rows`) and hypothetical ones."""
+    on = case.now(today())
+    check_posted(engine, reports, on)  # usable on the case's now, its clock if historical
+    check_period(case.opened_on, reports)
+    known = known_on(rows, on, case.prior)
+    hypothetical = Known([*known.reports, *reports], on, case.prior, known.left_out)
+    return forecast_from(engine, case.id, hypothetical)
+
+
+def from_scenario(engine: Engine, case: CaseHead, loaded: LoadedScenario) -> ForecastOut:
+    """A scenario's forecast, for the case it is about, as `forecast run` gives it."""
+    scenario = loaded.scenario
+    if scenario.base_case != case.id:
+        reason = f"the scenario is about case {scenario.base_case!r}, not {case.id!r}"
+        raise EvidenceError("body.scenario: base_case", reason)
+    if scenario.kind != case.kind:
+        reason = f"the scenario is for a {scenario.kind} case; {case.id} is {case.kind}"
+        raise EvidenceError("body.scenario: kind", reason)
+    # A scenario is self-contained: its kind's population prior or its own override, not
+    # the case's (the same file gives the same numbers here and with `forecast run`).
+    prior = scenario_prior(scenario.kind, scenario.overrides)
+    provenance = Provenance.of_reports(scenario.reports, scenario.as_of, prior, loaded.sha256)
+    return engine.record(engine.run(scenario), case.id, provenance)

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from app.schemas import ReportIn, ReportOut
 from app.store import keys
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
+from app.store.tables import ReportRow
 from models.engine import Engine
 from models.errors import EvidenceError, InputError, NotFoundError
 
@@ -42,6 +43,18 @@ class Written:
 
     reports: list[ReportOut]
     forecast: Served
+
+
+@dataclass
+class _Retract:
+    engine: Engine
+    case_id: str
+    report_id: int
+    at: dt.datetime  # from when it stops counting
+    on: dt.date
+    actor: str
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[ReportRow]
 
 
 @dataclass
@@ -57,11 +70,12 @@ class _Post:
 
 
 class ReportWriter:
-    """Writes posted reports for one process, in groups, on its own thread."""
+    """Writes reports for one process on its own thread: posted ones in groups, retractions
+    one at a time, each in the order sent."""
 
     def __init__(self, sessions: Callable[[], Session]) -> None:
         self._sessions = sessions
-        self._queue: queue.SimpleQueue[_Post | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Post | _Retract | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="report-writer", daemon=True)
         self._thread.start()
 
@@ -76,6 +90,22 @@ class ReportWriter:
         self._queue.put(_Post(engine, case_id, reports, on, secret, loop, future))
         return await future
 
+    async def retract(
+        self,
+        engine: Engine,
+        case_id: str,
+        report_id: int,
+        at: dt.datetime,
+        on: dt.date,
+        actor: str,
+    ) -> ReportRow:
+        """Retract the report from `at` (audited as `actor`'s) and bring the case's forecast on
+        `on` up to date; the report as stored. Retracting it again changes nothing."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ReportRow] = loop.create_future()
+        self._queue.put(_Retract(engine, case_id, report_id, at, on, actor, loop, future))
+        return await future
+
     def close(self) -> None:
         """Write what is queued, then stop the thread."""
         self._queue.put(None)
@@ -83,14 +113,28 @@ class ReportWriter:
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
-            group = [first]
-            while not self._queue.empty():
-                post = self._queue.get()
-                if post is None:
-                    self._write_group(group)
-                    return
-                group.append(post)
-            self._write_group(group)
+            jobs: list[_Post | _Retract | None] = [first]
+            while not self._queue.empty() and jobs[-1] is not None:
+                jobs.append(self._queue.get())
+            for turn in _in_turn(jobs):
+                if isinstance(turn, _Retract):
+                    self._retract(turn)
+                else:
+                    self._write_group(turn)
+            if jobs[-1] is None:
+                return
+
+    def _retract(self, job: _Retract) -> None:
+        outcome: ReportRow | Exception
+        try:
+            with self._sessions() as session:
+                begin_writing(session)
+                outcome = _retract(session, job)
+                session.commit()
+        except Exception as exc:
+            outcome = exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
+            job.loop.call_soon_threadsafe(_settle, job.future, outcome)
 
     def _write_group(self, group: list[_Post]) -> None:
         outcomes: dict[int, Written | Exception] = {}
@@ -106,7 +150,35 @@ class ReportWriter:
                 post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
 
 
-def _settle(future: asyncio.Future[Written], outcome: Written | Exception) -> None:
+def _in_turn(jobs: list[_Post | _Retract | None]) -> Iterator[list[_Post] | _Retract]:
+    """The jobs in the order sent, consecutive POSTs together (one group, one commit)."""
+    group: list[_Post] = []
+    for job in jobs:
+        if isinstance(job, _Post):
+            group.append(job)
+            continue
+        if group:
+            yield group
+            group = []
+        if job is not None:
+            yield job
+    if group:
+        yield group
+
+
+def _retract(session: Session, job: _Retract) -> ReportRow:
+    case = lock_case(session, job.case_id)
+    row, now_retracted = store.retract_report(
+        session, job.case_id, job.report_id, job.at, job.actor
+    )
+    if now_retracted:
+        live.update(session, job.engine, case, job.on, retracted=[row])
+        detail = {"report": job.report_id, "retracted_at": job.at.isoformat()}
+        keys.record(session.connection(), job.actor, "report.retract", job.case_id, detail)
+    return row
+
+
+def _settle[T](future: asyncio.Future[T], outcome: T | Exception) -> None:
     if future.done():  # the client went away
         return
     if isinstance(outcome, Exception):

@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from app.forecasting import today
+from app.service import ForecastService
 
 from .postgres import free_port
 
@@ -34,6 +36,13 @@ CASE = BELARUS["id"]
 REPORTS = f"/v1/cases/{CASE}/reports"
 FORECAST = f"/v1/cases/{CASE}/forecast"
 WHAT_IF = f"/v1/cases/{CASE}/what-if"
+
+
+def service_of(client: TestClient) -> ForecastService:
+    """The forecast service of an app a test client runs (`app.service`)."""
+    app: Any = client.app
+    service: ForecastService = app.state.service
+    return service
 
 
 def report(**change: Any) -> dict[str, Any]:

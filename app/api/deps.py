@@ -1,5 +1,7 @@
-"""Dependencies shared by the routers. Those that do no I/O are coroutines: FastAPI runs a
-plain function dependency in the thread pool, a hop that costs more than its work."""
+"""Dependencies shared by the routers: the process's forecast service (`ServiceDep`, the one
+place that reads `app.state`), its model, a session, and the caller's key. Those that do no I/O
+are coroutines: FastAPI runs a plain function dependency in the thread pool, a hop that costs
+more than its work."""
 
 from __future__ import annotations
 
@@ -15,21 +17,30 @@ from sqlalchemy.orm import Session
 
 from app.access import judge
 from app.security import WrongTokens
+from app.service import ForecastService
 from app.store import keys
 from app.store.keys import Actor, Role
 from models.contract import CASE_ID
 from models.engine import Engine
-from models.errors import ArtifactError
+
+
+def service_of(request: Request) -> ForecastService:
+    service: ForecastService = request.app.state.service
+    return service
+
+
+async def get_service(request: Request) -> ForecastService:
+    """The process's forecast service (`app.service`)."""
+    return service_of(request)
 
 
 async def get_engine(request: Request) -> Engine:
-    """The loaded engine; a 503 (via ArtifactError) while no valid artifact is loaded."""
-    engine: Engine | None = request.app.state.engine
-    if engine is None:
-        raise ArtifactError(request.app.state.engine_error or "model not loaded")
-    return engine
+    """The loaded model; a 503 (via ArtifactError) while no valid artifact is loaded. Read
+    without a sub-dependency: every poll passes here, and each one costs it measurably."""
+    return service_of(request).model()
 
 
+ServiceDep = Annotated[ForecastService, Depends(get_service)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 CaseId = Annotated[str, Path(pattern=CASE_ID, description="The case's id.")]
@@ -40,7 +51,7 @@ ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id.
 
 def get_session(request: Request) -> Iterator[Session]:
     """A database session for one request."""
-    with request.app.state.sessions() as session:
+    with service_of(request).sessions() as session:
         yield session
 
 
@@ -63,7 +74,7 @@ def require_admin(request: Request, credentials: Credentials) -> Actor:
 async def require_reader(request: Request) -> None:
     """Reads need a key too when the settings say so (ESC_READ_TOKEN_REQUIRED). The header is
     read only then: every poll passes here, and a sub-dependency costs it 5% of its rate."""
-    if request.app.state.settings.read_token_required:
+    if service_of(request).settings.read_token_required:
         credentials = await _bearer(request)
         await run_in_threadpool(_actor, request, credentials, "reader", "read")
 
@@ -75,7 +86,7 @@ def _actor(
     request, so a revoked key fails at once on every worker. Plain functions: FastAPI runs them
     in the thread pool, off the event loop."""
     presented = _presented(request, credentials)
-    with request.app.state.sessions() as session:
+    with service_of(request).sessions() as session:
         found, exist = keys.find(session.connection(), {presented.secret})
     try:
         actor = judge(found.get(presented.secret), exist, role, action)
@@ -104,7 +115,7 @@ class Presented:
 
 def _presented(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Presented:
     """The token presented, unless its client is backed off after wrong tokens (429)."""
-    wrong: WrongTokens = request.app.state.wrong_tokens
+    wrong = service_of(request).wrong_tokens
     client = request.client.host if request.client else "unknown"
     if (wait := math.ceil(wrong.wait(client))) > 0:
         raise HTTPException(

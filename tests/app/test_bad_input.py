@@ -21,7 +21,7 @@ from app.writer import _store
 from models.errors import InputError
 
 from ..files import ROOT
-from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN, WHAT_IF, report
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN, WHAT_IF, report, service_of
 
 pytestmark = pytest.mark.usefixtures("case")
 
@@ -151,7 +151,7 @@ def test_a_key_reused_with_other_content_is_a_conflict(client: TestClient) -> No
 def test_a_refused_report_fails_only_its_own_post(client: TestClient) -> None:
     """Should the database refuse a report the checks let through, the POSTs written with it
     are still stored (a trigger stands in for whatever the database might refuse)."""
-    database = client.app.state.database  # type: ignore[attr-defined]
+    database = service_of(client).database
     with database.begin() as connection:
         refuse_marked_reports(connection)
     batches = [[ReportIn.model_validate(report(source=source))] for source in ("a", "x!", "b")]
@@ -184,8 +184,7 @@ def test_cases_are_created_while_reports_are_written(client: TestClient) -> None
     read and its insert."""
 
     async def write_reports() -> None:
-        writer = client.app.state.writer  # type: ignore[attr-defined]
-        engine = client.app.state.engine  # type: ignore[attr-defined]
+        writer, engine = service_of(client).writer, service_of(client).model()
         batch = [ReportIn.model_validate(report())]
         await asyncio.gather(
             *(writer.write(engine, CASE, batch, today(), TOKEN) for _ in range(60))

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from app.forecasting import today
 from app.store.tables import LiveForecastRow
 
-from ..service import AUTH, CASE, FORECAST, REPORTS, report
+from ..service import AUTH, CASE, FORECAST, REPORTS, report, service_of
 
 
 def assert_live_matches_replay(client: TestClient) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def test_writes_keep_the_live_forecast_equal_to_a_rebuild(case: TestClient) -> N
 def test_a_new_day_rebuilds_the_evidence(case: TestClient) -> None:
     """Reports age overnight: yesterday's sums are not reused, whatever they hold."""
     case.post(REPORTS, json=[report(), report(indicator="rhetoric_shift")], headers=AUTH)
-    database = case.app.state.database  # type: ignore[attr-defined]
+    database = service_of(case).database
     with database.begin() as connection:
         connection.execute(
             update(LiveForecastRow)

@@ -16,14 +16,14 @@ from app.schemas import ReportIn
 from app.writer import ReportWriter, Written
 from models.errors import NotFoundError
 
-from ..service import CASE, REPORTS, TOKEN, report
+from ..service import CASE, REPORTS, TOKEN, report, service_of
 
 
 class HeldWriter:
     """A writer whose first group waits for `release`, so that the next POSTs queue behind it."""
 
     def __init__(self, client: TestClient) -> None:
-        self.state = client.app.state  # type: ignore[attr-defined]
+        self.service = service_of(client)
         self.busy, self.release = threading.Event(), threading.Event()
         self.groups = 0
         self.writer = ReportWriter(self._session)
@@ -33,12 +33,12 @@ class HeldWriter:
         if self.groups == 1:
             self.busy.set()
             self.release.wait(timeout=30)
-        session: Session = self.state.sessions()
+        session: Session = self.service.sessions()
         return session
 
     async def post(self, case_id: str, **change: Any) -> Written:
         reported = ReportIn.model_validate(report(**change))
-        return await self.writer.write(self.state.engine, case_id, [reported], today(), TOKEN)
+        return await self.writer.write(self.service.model(), case_id, [reported], today(), TOKEN)
 
 
 def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None:

@@ -6,12 +6,12 @@ import json
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, status
 
 from app import live
 from app.alerts import armed_at
 from app.api import API
-from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
+from app.api.deps import AnalystDep, CaseId, EngineDep, ServiceDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE
 from app.forecasting import today
 from app.schemas import AlertIn, AlertOut, DeliveryOut, DeliveryState, NewAlertOut
@@ -35,7 +35,7 @@ MAX_DELIVERY_PAGE = 1000
 def subscribe(
     case_id: CaseId,
     body: AlertIn,
-    request: Request,
+    service: ServiceDep,
     session: SessionDep,
     engine: EngineDep,
     actor: AnalystDep,
@@ -43,7 +43,7 @@ def subscribe(
     """Subscribe a webhook to a crossing of the case's forecast (an analyst's key). A rule made
     while the forecast is already past its threshold does not fire: it waits to come back past
     the band. The answer holds the secret that signs each delivery, shown this once."""
-    allowed = request.app.state.settings.alert_hosts
+    allowed = service.settings.alert_hosts
     if allowed is not None and (host := urlsplit(body.url).hostname) not in allowed:
         reason = f"this service delivers alerts only to {', '.join(allowed)}, not to {host}"
         raise InputError("body.url", reason)

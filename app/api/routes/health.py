@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from app.api.deps import get_engine
+from app.api.deps import ServiceDep
 from app.schemas import Readiness
-from app.store.db import StorageProbe
 from models.errors import ArtifactError
 
 log = logging.getLogger("escalation")
@@ -28,15 +27,14 @@ def healthz() -> dict[str, str]:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready, and why"}},
 )
-async def readyz(request: Request) -> JSONResponse:
+async def readyz(service: ServiceDep) -> JSONResponse:
     """The artifact is loaded and passed its checks, and the database answers and can take
     writes (503 with the reason otherwise)."""
     try:
-        engine = await get_engine(request)
+        engine = service.model()
     except ArtifactError as exc:
         return _not_ready(str(exc))
-    storage: StorageProbe = request.app.state.storage
-    problem = await run_in_threadpool(storage.problem)
+    problem = await run_in_threadpool(service.storage.problem)
     if problem is not None:
         return _not_ready(problem)
     return JSONResponse(content={"status": "ready", "artifact_id": engine.artifact.id})

@@ -5,18 +5,23 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from pydantic import TypeAdapter
 
-from app import live
 from app.api import API
-from app.api.deps import AnalystDep, CaseId, EngineDep, PresentedDep, ReportId, SessionDep
+from app.api.deps import (
+    AnalystDep,
+    CaseId,
+    EngineDep,
+    PresentedDep,
+    ReportId,
+    ServiceDep,
+    SessionDep,
+)
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
-from app.store import keys
 from app.store import reports as store
-from app.store.cases import begin_writing, lock_case
 from models.contract import MAX_INDICATOR_ID, MAX_REPORTS
 from models.errors import EvidenceError
 from models.fields import IsoDate, Moment
@@ -34,7 +39,7 @@ router = APIRouter(prefix=f"{API}/cases/{{case_id}}/reports", tags=["reports"])
 async def post_reports(
     case_id: CaseId,
     body: Annotated[ReportIn | list[ReportIn], Body()],
-    request: Request,
+    service: ServiceDep,
     engine: EngineDep,
     presented: PresentedDep,
 ) -> Response:
@@ -46,7 +51,7 @@ async def post_reports(
     on = today()
     check_posted(engine, batch, on)
     try:
-        written = await request.app.state.writer.write(engine, case_id, batch, on, presented.secret)
+        written = await service.post(engine, case_id, batch, on, presented.secret)
     except HTTPException as refused:
         presented.settle(refused)
         raise
@@ -77,10 +82,10 @@ def list_reports(
 
 
 @router.delete("/{report_id}", response_model=ReportOut, responses=WRITE | CASE)
-def retract_report(
+async def retract_report(
     case_id: CaseId,
     report_id: ReportId,
-    session: SessionDep,
+    service: ServiceDep,
     engine: EngineDep,
     actor: AnalystDep,
     retracted_at: Annotated[
@@ -95,13 +100,5 @@ def retract_report(
     now = dt.datetime.now(dt.UTC)
     if retracted_at is not None and retracted_at > now:
         raise EvidenceError("query.retracted_at", f"{retracted_at.isoformat()} is in the future")
-    begin_writing(session)
-    case = lock_case(session, case_id)
-    at = retracted_at or now
-    row, now_retracted = store.retract_report(session, case_id, report_id, at, actor.name)
-    if now_retracted:
-        live.update(session, engine, case, today(), retracted=[row])
-        detail = {"report": report_id, "retracted_at": at.isoformat()}
-        keys.record(session.connection(), actor.name, "report.retract", case_id, detail)
-    session.commit()
+    row = await service.retract(engine, case_id, report_id, retracted_at or now, actor.name)
     return ReportOut.model_validate(row)

@@ -7,13 +7,13 @@ import json
 from typing import Annotated
 
 import yaml
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app import live
 from app.api import API
-from app.api.deps import AdminDep, CaseId, EngineDep, SessionDep
+from app.api.deps import AdminDep, CaseId, EngineDep, ServiceDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
 from app.schemas import (
@@ -23,6 +23,7 @@ from app.schemas import (
     ResolutionRecordOut,
     TrackRecordOut,
 )
+from app.service import ForecastService
 from app.store import history, resolutions
 from app.store import reports as store
 from app.store.cases import begin_writing, case_head, get_case, lock_case
@@ -97,16 +98,16 @@ def _record(session: Session, case_id: str) -> ResolutionRecordOut:
 @router.get(
     "/cases/{case_id}/score", response_model=CaseScoreOut, responses=CASE | errors(409, 429)
 )
-async def case_score(case_id: CaseId, request: Request, engine: EngineDep) -> CaseScoreOut:
+async def case_score(case_id: CaseId, service: ServiceDep, engine: EngineDep) -> CaseScoreOut:
     """How well a resolved case was forecast: the forecast in force each day, time-averaged,
     and at 30, 60 and 90 days before the outcome; Brier, log score and RPS, each beside the
     base rate's (lower is better)."""
-    async with request.app.state.replays.slot():
-        return await run_in_threadpool(_case_score, request, engine, case_id)
+    async with service.replays.slot():
+        return await run_in_threadpool(_case_score, service, engine, case_id)
 
 
-def _case_score(request: Request, engine: Engine, case_id: str) -> CaseScoreOut:
-    with request.app.state.sessions() as session:
+def _case_score(service: ForecastService, engine: Engine, case_id: str) -> CaseScoreOut:
+    with service.sessions() as session:
         case = get_case(session, case_id)
         entry = resolutions.current(session, case_id)
         if entry is None:
@@ -116,30 +117,24 @@ def _case_score(request: Request, engine: Engine, case_id: str) -> CaseScoreOut:
         rows = store.list_reports(session, case_id)
         served = history.models_served(session, case_id)
     scored = resolved_case(
-        engine,
-        request.app.state.past_models,
-        case,
-        entry,
-        rows,
-        served,
-        request.app.state.timeline_points,
+        engine, service.past_models, case, entry, rows, served, service.timeline_points
     )
     return CaseScoreOut.of(engine.artifact.id, case_record(scored.case), scored)
 
 
 @router.get("/track-record", response_model=TrackRecordOut, responses=errors(429))
-async def track(request: Request, engine: EngineDep) -> TrackRecordOut:
+async def track(service: ServiceDep, engine: EngineDep) -> TrackRecordOut:
     """Every resolved case scored, and over all of them: the scores with bootstrap 90%
     intervals (resampling cases) beside the base rate's, at each lead time too; a calibration
     table (forecast tenths against how often the outcome came, Wilson 90% intervals); and
     discrimination (AUC per outcome). Each case weighs once, however long it ran."""
-    async with request.app.state.replays.slot():
-        return await run_in_threadpool(_track, request, engine)
+    async with service.replays.slot():
+        return await run_in_threadpool(_track, service, engine)
 
 
-def _track(request: Request, engine: Engine) -> TrackRecordOut:
-    past, cache = request.app.state.past_models, request.app.state.timeline_points
-    with request.app.state.sessions() as session:
+def _track(service: ForecastService, engine: Engine) -> TrackRecordOut:
+    past, cache = service.past_models, service.timeline_points
+    with service.sessions() as session:
         resolved = [
             (
                 case,
