@@ -9,10 +9,17 @@ PYTHON ?= $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null 
 	python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null)
 STAMP := $(VENV)/.installed
 PACKAGES := app models
+# The dashboard's tooling (ESLint), from the npm registry into the repository's own
+# node_modules, exactly as package-lock.json pins it; Node.js itself is the machine's.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: install system-packages test test-fast lint pytest fit bench serve clean
+.PHONY: install system-packages test test-fast lint pytest jstest fit bench serve clean
 
 install: $(STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 not found: install Python 3.12" >&2; exit 1; }
@@ -25,17 +32,22 @@ $(STAMP): pyproject.toml
 system-packages:
 	.ci/system-packages
 
-test: install system-packages lint pytest
+test: install system-packages lint pytest jstest
 
 # The inner loop: every test but those that sample (`slow`) or run the service in processes of
 # its own, a browser or a fuzzer (`system`), on the synthetic artifact, on both cores.
-test-fast: install system-packages
+test-fast: install system-packages jstest
 	$(BIN)/pytest -m "not slow and not system" -q -n 2
 
-lint: install
+lint: install $(NODE_STAMP)
 	$(BIN)/ruff check $(PACKAGES) tests bench
 	$(BIN)/ruff format --check $(PACKAGES) tests bench
 	$(BIN)/mypy $(PACKAGES)
+	node_modules/.bin/eslint app/static tests/js eslint.config.js
+
+# The dashboard's pure modules (formatting, the time axis), in Node's own test runner.
+jstest:
+	node --test tests/js/
 
 pytest: install
 	$(BIN)/pytest
@@ -56,4 +68,4 @@ serve: install
 	$(BIN)/python -m app.serve
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules var .pytest_cache .mypy_cache .ruff_cache
