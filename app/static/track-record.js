@@ -1,22 +1,14 @@
 // The track-record page: how good the forecasts of resolved cases were, from
 // GET /v1/track-record. Read once on load; the numbers change only when a case is resolved.
 
+import { $, h } from "./dom.js";
 import { OUTCOME_LABELS, percent, signed, useContract, utcDate } from "./format.js";
+import { TOKEN_KEY } from "./transport.js"; // the dashboard keeps the read key there
 
 const SVG = "http://www.w3.org/2000/svg";
-const TOKEN_KEY = "escalation-forecast.read-token"; // the dashboard keeps the read key here
 const METRICS = { brier: "Brier (0–2)", log: "Log score (nats)", rps: "Ranked probability (0–1)" };
 const SIZE = 360;
 const PAD = 44;
-
-const $ = (id) => document.getElementById(id);
-
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-}
 
 function svg(tag, attributes = {}, text = null) {
   const node = document.createElementNS(SVG, tag);

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,20 @@ End = Annotated[
     IsoDate | None,
     Query(alias="to", description="The last date (default: the case's now, its clock or today)."),
 ]
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date | None
+    end: dt.date | None
+
+
+async def period_asked(start: Start = None, end: End = None) -> Period:
+    """The dates a timeline or a decomposition runs between, as asked."""
+    return Period(start, end)
+
+
+PeriodDep = Annotated[Period, Depends(period_asked)]
 TIMELINE_SPAN = dt.timedelta(days=364)
 SINCE = dt.timedelta(days=30)
 
@@ -82,8 +97,7 @@ async def get_timeline(
     request: Request,
     service: ServiceDep,
     engine: EngineDep,
-    start: Start = None,
-    end: End = None,
+    period: PeriodDep,
     step: Annotated[int, Query(ge=1, le=366, description="Days between points.")] = 1,
 ) -> Response:
     """The forecast (means and 90% intervals) at each date from `from` (default: a year before
@@ -92,8 +106,8 @@ async def get_timeline(
     as markers. At most 1,000 points."""
 
     def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
-        last = _until(end, case)
-        first = start or max(case.opened_on, last - TIMELINE_SPAN)
+        last = _until(period.end, case)
+        first = period.start or max(case.opened_on, last - TIMELINE_SPAN)
         days = timelines.dates(first, last, step)
         cache = service.timeline_points
         return timelines.timeline(engine, case, rows, days, cache).model_dump_json()
@@ -103,12 +117,7 @@ async def get_timeline(
 
 @router.get("/changes", response_model=ChangesOut, responses={**CASE, **errors(429)})
 async def get_changes(
-    case_id: CaseId,
-    request: Request,
-    service: ServiceDep,
-    engine: EngineDep,
-    start: Start = None,
-    end: End = None,
+    case_id: CaseId, request: Request, service: ServiceDep, engine: EngineDep, period: PeriodDep
 ) -> Response:
     """What moved the forecast from `from` (default: 30 days before `to`) to `to`, as an exact
     decomposition per outcome: a new model, if another served the case at `from` (replayed
@@ -117,8 +126,8 @@ async def get_changes(
     total change. `headline` names the outcome that moved most and the part that moved it most."""
 
     def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
-        last = _until(end, case)
-        first = last - SINCE if start is None else start
+        last = _until(period.end, case)
+        first = last - SINCE if period.start is None else period.start
         served_by = history.artifact_at(session, case.id, end_of(first))
         start_model = service.past_models.at_start(engine, served_by)
         answer = timelines.changes(engine, case, rows, (first, last), start_model)

@@ -1,0 +1,58 @@
+// What the dashboard knows: the cases, the indicators' labels, the model, and for the case
+// shown its forecast and what goes with it. Plain data; the panels are drawn from it.
+
+export function createStore() {
+  return {
+    cases: [],
+    labels: new Map(), // indicator id -> label
+    model: null,
+    caseId: null,
+    etag: null,
+    forecast: null,
+    asOf: null, // the date the page is seen as of (YYYY-MM-DD), null for the case's now
+    since: null, // the date "what moved it" starts from, null for 30 days before the view
+    timeline: {},
+    changes: null,
+    history: [],
+    reports: [],
+    alerts: [],
+    refreshes: 0, // numbers each refresh of history and reports, so a late answer cannot win
+    confirmedAt: null, // when the service last confirmed that the forecast shown is current
+    failure: null, // the last read's failure ({ lost, text }), null once one succeeds
+  };
+}
+
+/** The store emptied of the case shown, for case `id`. */
+export function showCase(store, id) {
+  Object.assign(store, {
+    caseId: id,
+    etag: null,
+    forecast: null,
+    timeline: {},
+    changes: null,
+    history: [],
+    reports: [],
+    alerts: [],
+    confirmedAt: null,
+    failure: null,
+  });
+}
+
+export function currentCase(store) {
+  return store.cases.find((c) => c.id === store.caseId);
+}
+
+export function todayUtc() {
+  return new Date().toISOString().slice(0, 10);
+}
+
+/** A case's "now": its clock or today, never past its resolution (YYYY-MM-DD). */
+export function caseNow(c) {
+  const now = c.clock ?? todayUtc();
+  return c.resolved_on && c.resolved_on < now ? c.resolved_on : now;
+}
+
+/** An indicator's label, for any panel that names one. */
+export function labeller(store) {
+  return (indicator) => store.labels.get(indicator) ?? indicator;
+}
