@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.seed import seed_article_case
 from app.settings import Settings, get_settings
-from app.store.db import make_engine, migrate
+from app.store.db import migrate, open_database
 from app.transport import BoundedHttpTools
 from models.agreement import second_coding_beside
 from models.artifact import load_artifact, save_artifact
@@ -53,12 +53,12 @@ def ensure_artifact(settings: Settings, catalog: Catalog) -> None:
 
 def ensure_database(settings: Settings, catalog: Catalog) -> None:
     """Bring the schema up to date and load the article's case into an empty store."""
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    with Session(engine) as session:
+    database = open_database(settings.database_url)
+    migrate(database)
+    with Session(database) as session:
         if seed_article_case(session, catalog):
             print("Loaded the article's case: belarus-ukraine-2022")
-    engine.dispose()
+    database.dispose()
 
 
 def write_token(settings: Settings) -> str:

@@ -38,7 +38,7 @@ from app.settings import Settings
 from app.store import keys
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, case_head
-from app.store.db import StorageProbe, make_engine, migrate, sessions, sqlite_path, unwritable
+from app.store.db import StorageProbe, migrate, open_database, sessions, sqlite_path, unwritable
 from app.store.tables import ReportRow
 from app.timeline import PastModels, PointCache
 from app.writer import ReportWriter, Written
@@ -84,7 +84,7 @@ class ForecastService:
         """Bring the schema up to date, store the configured token as the first admin key,
         load the model (a missing or invalid artifact leaves the service up, not ready), and
         start the writer, the event streams and the alerts' delivery."""
-        database = make_engine(settings.database_url)
+        database = open_database(settings.database_url)
         migrate(database)
         opened = sessions(database)
         if settings.write_token is not None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from app.store.db import MIGRATIONS, make_engine, migrate
+from app.store.db import MIGRATIONS, migrate, open_database
 
 DATABASE = "escalation_test"
 
@@ -84,10 +84,10 @@ def postgres_server() -> Iterator[str]:
 
 def emptied(postgres_url: str) -> str:
     """The PostgreSQL database at `postgres_url`, emptied of every table."""
-    engine = make_engine(postgres_url)
-    with engine.begin() as connection:
+    database = open_database(postgres_url)
+    with database.begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    engine.dispose()
+    database.dispose()
     return postgres_url
 
 
@@ -100,9 +100,9 @@ def cleared(postgres_url: str) -> str:
     """The PostgreSQL database at `postgres_url` with the current schema and no rows: every
     table truncated (row triggers, such as the append-only ones, do not fire) if the schema is
     current, else emptied and migrated."""
-    engine = make_engine(postgres_url)
+    database = open_database(postgres_url)
     try:
-        with engine.begin() as connection:
+        with database.begin() as connection:
             tables = inspect(connection).get_table_names()
             current = (
                 "alembic_version" in tables
@@ -114,7 +114,7 @@ def cleared(postgres_url: str) -> str:
                 connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         if not current:
             emptied(postgres_url)
-            migrate(engine)
+            migrate(database)
     finally:
-        engine.dispose()
+        database.dispose()
     return postgres_url

@@ -30,19 +30,20 @@ class StorageError(Exception):
     """The database cannot be opened as it should be (the service refuses to start on it)."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file is created if new (see `sqlite_file`), pragmas set."""
+def open_database(url: str) -> Engine:
+    """A SQLAlchemy engine for `url` (the service calls it the database; `models.engine` is
+    the model); a SQLite file is created if new (see `sqlite_file`), pragmas set."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    engine = create_engine(url, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _sqlite_pragmas)
-    event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _discard_after_fault)
-    if (path := sqlite_path(engine)) is not None:
+    database = create_engine(url, connect_args={"timeout": 30})
+    event.listen(database, "connect", _sqlite_pragmas)
+    event.listen(database, "begin", _sqlite_begin)
+    event.listen(database, "handle_error", _discard_after_fault)
+    if (path := sqlite_path(database)) is not None:
         sqlite_file(Path(path))
-        event.listen(engine, "do_connect", lambda *_: require_writable(path))
-    return engine
+        event.listen(database, "do_connect", lambda *_: require_writable(path))
+    return database
 
 
 def sessions(database: Engine) -> Callable[[], Session]:
@@ -161,12 +162,12 @@ def _write_ahead_log(cursor: Any) -> None:
 MIGRATION_LOCK = 0x65736361  # a PostgreSQL advisory lock key ("esca")
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
+def migrate(database: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (an upgrade keeps the data). Workers and replicas starting
     together migrate one at a time: the others then find the schema up to date."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as connection:
+    with database.connect() as connection:
         connection.execution_options(**{WRITER: True})
         with connection.begin():
             if connection.dialect.name == "postgresql":

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from app.store.db import make_engine, migrate
+from app.store.db import migrate, open_database
 
 from ..postgres import cleared, emptied, postgres_server
 from ..service import AUTH, BELARUS, TOKEN
@@ -28,9 +28,9 @@ def postgres_url() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite file with the current schema and no rows, migrated once per session."""
     path = tmp_path_factory.mktemp("template") / "escalation.db"
-    engine = make_engine(f"sqlite:///{path}")
-    migrate(engine)
-    engine.dispose()
+    database = open_database(f"sqlite:///{path}")
+    migrate(database)
+    database.dispose()
     return path
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from app.store.db import make_engine
+from app.store.db import open_database
 from app.store.tables import ForecastRow
 from models.artifact import archived, load_artifact, make_artifact, save_artifact
 from models.catalog import load_catalog
@@ -348,7 +348,7 @@ def test_a_new_model_is_a_part_of_the_change_it_made(
         assert old.post("/v1/cases", json=live, headers=AUTH).status_code == 201
         post(old, report(observed_on=yesterday.isoformat(), known_at=yesterday.isoformat()))
         served = old.get(FORECAST, params={"as_of": yesterday.isoformat()}).json()
-    database = make_engine(database_url)
+    database = open_database(database_url)
     with database.begin() as connection:  # as if that forecast had been served yesterday
         noon = dt.datetime.combine(yesterday, dt.time(12), dt.UTC)
         connection.execute(update(ForecastRow).values(recorded_at=noon))

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import DBAPIError
 
 from app.forecasting import today
-from app.store.db import make_engine
+from app.store.db import open_database
 
 from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, TOKEN, report
 
@@ -123,7 +123,7 @@ def test_no_secret_is_stored_or_logged_in_clear(
     assert secret not in caplog.text
     listed = case.get("/v1/keys", headers=AUTH).json()
     assert {k["name"] for k in listed} == {"admin", "alice"} and "secret" not in listed[0]
-    database = make_engine(database_url)
+    database = open_database(database_url)
     with database.connect() as connection:
         for table in inspect(connection).get_table_names():
             rows = connection.execute(select(text("*")).select_from(text(table))).all()
@@ -149,7 +149,7 @@ def test_a_missing_or_unknown_key_is_refused_and_nothing_is_stored(
 def test_the_audit_log_cannot_be_rewritten(case: TestClient, database_url: str) -> None:
     """The database refuses to change or delete an entry, whoever asks."""
     assert case.get("/v1/audit", headers=AUTH).json()  # the case's creation
-    database = make_engine(database_url)
+    database = open_database(database_url)
     for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
         with pytest.raises(DBAPIError, match="append-only"), database.begin() as connection:
             connection.execute(text(statement))

@@ -20,7 +20,7 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from app.forecasting import today
-from app.store.db import make_engine
+from app.store.db import open_database
 from app.store.tables import ForecastRow
 from models.artifact import load_artifact, make_artifact, save_artifact
 from models.catalog import OUTCOMES, load_catalog
@@ -212,7 +212,7 @@ def test_a_resolved_case_is_offered_as_a_reference_case(opened: TestClient) -> N
 
 def test_the_resolution_record_is_append_only(opened: TestClient, database_url: str) -> None:
     resolve(opened)
-    database = make_engine(database_url)
+    database = open_database(database_url)
     for statement in ("UPDATE resolutions SET outcome = 'no_entry'", "DELETE FROM resolutions"):
         with pytest.raises(DBAPIError, match="append-only"), database.begin() as connection:
             connection.execute(text(statement))
@@ -242,7 +242,7 @@ def test_each_day_is_scored_with_the_model_that_served_it(
         assert old.post(REPORTS, json=reports, headers=AUTH).status_code == 201
         params = {"from": OPENED.isoformat(), "to": days_ago(6)}
         by_first = old.get(f"{FORECAST}/timeline", params=params).json()["points"]
-    database = make_engine(database_url)
+    database = open_database(database_url)
     with database.begin() as connection:  # as if the first model had served it 20 days ago
         connection.execute(update(ForecastRow).values(recorded_at=served_from))
     database.dispose()

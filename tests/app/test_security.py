@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from app import transport
 from app.security import CSP, RedactCredentials, WrongTokens
-from app.store.db import StorageError, make_engine
+from app.store.db import StorageError, open_database
 
 from ..postgres import free_port
 from ..service import AUTH, BELARUS, REPORTS, report
@@ -91,11 +91,11 @@ def test_the_back_off_doubles_is_capped_and_forgets_the_oldest_clients() -> None
 
 def test_a_new_database_file_is_private_and_a_lost_one_is_not_replaced(tmp_path: Path) -> None:
     path = tmp_path / "var" / "escalation.db"
-    make_engine(f"sqlite:///{path}").dispose()
+    open_database(f"sqlite:///{path}").dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     path.unlink()
     with pytest.raises(StorageError, match="missing, though one was created there"):
-        make_engine(f"sqlite:///{path}")
+        open_database(f"sqlite:///{path}")
     assert not path.exists()
 
 

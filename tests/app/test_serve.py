@@ -12,20 +12,20 @@ from sqlalchemy.orm import Session
 from app import serve
 from app.seed import ARTICLE_CASE, seed_article_case
 from app.settings import Settings
-from app.store.db import make_engine, migrate
+from app.store.db import migrate, open_database
 from app.store.tables import CaseRow, ForecastRow, ReportRow, UtcDateTime
 from models.catalog import Catalog
 
 
 def test_the_article_case_is_loaded_once(database_url: str, catalog: Catalog) -> None:
-    engine = make_engine(database_url)
-    migrate(engine)
-    with Session(engine) as session:
+    database = open_database(database_url)
+    migrate(database)
+    with Session(database) as session:
         assert seed_article_case(session, catalog) is True
         assert seed_article_case(session, catalog) is False
         reports = session.scalar(select(func.count()).select_from(ReportRow))
         assert reports == 18
-    engine.dispose()
+    database.dispose()
     assert ARTICLE_CASE["id"] == "belarus-ukraine-2022"
 
 
@@ -43,8 +43,8 @@ def test_an_upgrade_keeps_the_data(empty_database_url: str) -> None:
     """Data written under the first schema survives the migrations to the current one: the
     cases get the kind their patron implies and a period reaching back to their reports, the
     reports were known when they were stored, and the article's case as seeded is historical."""
-    engine = make_engine(empty_database_url)
-    migrate(engine, "0001")
+    database = open_database(empty_database_url)
+    migrate(database, "0001")
     # The first schema's columns only, typed so that each dialect stores dates its own way.
     cases = table(
         "cases",
@@ -61,13 +61,13 @@ def test_an_upgrade_keeps_the_data(empty_database_url: str) -> None:
     case = {"title": "t", "state": "s", "target": "x", "horizon_days": 90, "created_at": at}
     report = {"case_id": "joined", "indicator": "covert_mobilization", "value": 1.0}
     report |= {"source": "src", "grade": "B", "note": "", "received_at": at}
-    with engine.begin() as connection:
+    with database.begin() as connection:
         connection.execute(insert(cases), [case | {"id": "joined", "patron": "P"}])
         connection.execute(insert(cases), [case | {"id": "alone", "patron": None}])
         connection.execute(insert(cases), [case | {"id": ARTICLE_CASE["id"], "patron": "R"}])
         connection.execute(insert(reports), [report | {"observed_on": dt.date(2020, 7, 1)}] * 3)
-    migrate(engine)
-    with Session(engine) as session:
+    migrate(database)
+    with Session(database) as session:
         assert session.scalar(select(func.count()).select_from(ReportRow)) == 3
         assert session.scalar(select(func.count()).select_from(ForecastRow)) == 0
         rows = {row.id: row for row in session.scalars(select(CaseRow))}
@@ -86,4 +86,4 @@ def test_an_upgrade_keeps_the_data(empty_database_url: str) -> None:
         )
         known = session.scalars(select(ReportRow.known_at)).all()
         assert known == [at] * 3
-    engine.dispose()
+    database.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from app.main import create_app
 from app.settings import Settings
-from app.store.db import make_engine
+from app.store.db import open_database
 
 from ..service import AUTH, BELARUS, FORECAST, REPORTS, TOKEN, report, server_process
 
@@ -156,7 +156,7 @@ def test_a_full_disk_is_reported_and_recovered_from(
 def own_postgres_database(postgres_url: str) -> Iterator[tuple[str, Callable[[bool], None]]]:
     """A database of its own on the test server, and a switch that stops or allows
     connections to it (and ends those open): the server stays up for the other tests."""
-    admin = make_engine(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
+    admin = open_database(postgres_url).execution_options(isolation_level="AUTOCOMMIT")
     name = "escalation_faults"
     with admin.connect() as connection:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -8,7 +8,7 @@ from app.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations through app.store.db.migrate(engine)")
+    raise RuntimeError("run migrations through app.store.db.migrate(database)")
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()
