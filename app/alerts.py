@@ -268,9 +268,7 @@ class AlertDelivery:
         self._sessions = sessions
         self._refresh = refresh
         self._public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        self._http = httpx.AsyncClient(
-            timeout=settings.alert_timeout_seconds, follow_redirects=False
-        )
+        self._http: httpx.AsyncClient | None = None  # made at the first delivery (30 ms: TLS)
         self._task: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
         self._waker: Callable[[], object] = lambda: None
@@ -287,7 +285,14 @@ class AlertDelivery:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            timeout = self._settings.alert_timeout_seconds
+            self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        return self._http
 
     async def _next_look(self) -> None:
         """Until an alert is committed here, or the poll interval passes."""
@@ -333,7 +338,9 @@ class AlertDelivery:
         }
         status, error = None, None
         try:  # streamed and never read: a receiver's answer costs no memory
-            async with self._http.stream("POST", due.url, content=body, headers=headers) as answer:
+            async with self._client().stream(
+                "POST", due.url, content=body, headers=headers
+            ) as answer:
                 status = answer.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
