@@ -19,6 +19,7 @@ import hmac
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -268,7 +269,9 @@ class AlertDelivery:
         self._sessions = sessions
         self._refresh = refresh
         self._public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
-        self._http: httpx.AsyncClient | None = None  # made at the first delivery (30 ms: TLS)
+        self._http = httpx.AsyncClient(
+            verify=_tls(), timeout=settings.alert_timeout_seconds, follow_redirects=False
+        )
         self._task: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
         self._waker: Callable[[], object] = lambda: None
@@ -285,14 +288,7 @@ class AlertDelivery:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._http is not None:
-            await self._http.aclose()
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            timeout = self._settings.alert_timeout_seconds
-            self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        return self._http
+        await self._http.aclose()
 
     async def _next_look(self) -> None:
         """Until an alert is committed here, or the poll interval passes."""
@@ -338,9 +334,7 @@ class AlertDelivery:
         }
         status, error = None, None
         try:  # streamed and never read: a receiver's answer costs no memory
-            async with self._client().stream(
-                "POST", due.url, content=body, headers=headers
-            ) as answer:
+            async with self._http.stream("POST", due.url, content=body, headers=headers) as answer:
                 status = answer.status_code
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
@@ -374,6 +368,13 @@ class AlertDelivery:
     def _ageing_cases(self) -> list[str]:
         with self._sessions() as session:
             return store.ageing_cases(session)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings of deliveries (httpx's own, certifi's CA bundle), made once per
+    process: making them costs 23 ms, three quarters of making a client."""
+    return httpx.create_ssl_context()
 
 
 def _now() -> dt.datetime:

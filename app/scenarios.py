@@ -3,8 +3,7 @@ bound: a request whose parse runs over is refused and its worker killed (a threa
 stopped), and the parse never holds the service's interpreter lock, so polls do not queue
 behind it (measured with `bench.bench_whatif`: eight clients of the costliest scenario raised
 the poll p99 from about 1 ms to 24-33 ms on threads, to 6-7 ms with the worker). One worker,
-started on first use (forked from a fork server: measured 0.3 s to start a fresh interpreter,
-milliseconds to fork); the requests that need it are admitted one at a time
+started on first use; the requests that need it are admitted one at a time
 (`app.limits.CostlyWork`)."""
 
 from __future__ import annotations
@@ -25,13 +24,6 @@ WORKER_MEMORY_BYTES = 2 * 1024**3
 """Address space a worker may map: a parse that needs more fails with MemoryError."""
 
 
-# Workers are forked from a fork server: a clean process started once (the service has threads,
-# so it never forks itself), with the scenario code imported. A new worker, after a parse that
-# ran over, then starts in milliseconds rather than the ~0.3 s of a fresh interpreter.
-_WORKERS = multiprocessing.get_context("forkserver")
-_WORKERS.set_forkserver_preload(["app.scenarios"])
-
-
 class ScenarioReader:
     """Parses scenarios against the catalog at `catalog_path`, in a worker process."""
 
@@ -42,7 +34,8 @@ class ScenarioReader:
     async def read(self, text: str, source: str) -> LoadedScenario:
         """The scenario, validated (ScenarioError when it is invalid or too costly)."""
         if self._pool is None:
-            self._pool = _WORKERS.Pool(1, _start_worker, (self._catalog_path,))
+            context = multiprocessing.get_context("spawn")  # the service has threads: no fork
+            self._pool = context.Pool(1, _start_worker, (self._catalog_path,))
         pending = self._pool.apply_async(_parse, (text, source))
         try:
             return await asyncio.to_thread(pending.get, PARSE_SECONDS)
