@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, status
 from app import live
 from app.alerts import armed_at
 from app.api import API
-from app.api.deps import AnalystDep, CaseId, EngineDep, ServiceDep, SessionDep
+from app.api.deps import AnalystDep, CaseId, ServiceDep, SessionDep
 from app.api.responses import BODY, CASE, WRITE
 from app.forecasting import today
 from app.schemas import AlertIn, AlertOut, DeliveryOut, DeliveryState, NewAlertOut
@@ -37,12 +37,12 @@ def subscribe(
     body: AlertIn,
     service: ServiceDep,
     session: SessionDep,
-    engine: EngineDep,
     actor: AnalystDep,
 ) -> NewAlertOut:
     """Subscribe a webhook to a crossing of the case's forecast (an analyst's key). A rule made
     while the forecast is already past its threshold does not fire: it waits to come back past
     the band. The answer holds the secret that signs each delivery, shown this once."""
+    engine = service.model()
     allowed = service.settings.alert_hosts
     if allowed is not None and (host := urlsplit(body.url).hostname) not in allowed:
         reason = f"this service delivers alerts only to {', '.join(allowed)}, not to {host}"

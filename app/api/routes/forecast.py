@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app import timeline as timelines
 from app.api import API
-from app.api.deps import CaseId, EngineDep, ServiceDep, SessionDep
+from app.api.deps import CaseId, ServiceDep, SessionDep
 from app.api.responses import CASE, errors
 from app.forecasting import today
 from app.live import Served
@@ -39,10 +39,10 @@ async def get_forecast(
     case_id: CaseId,
     request: Request,
     service: ServiceDep,
-    engine: EngineDep,
     as_of: IsoDate | None = None,
 ) -> Response:
     """The forecast now, or replayed `as_of` a past date with only the reports known then."""
+    engine = service.model()
     on = today()
     if as_of is not None:
         if as_of > on:
@@ -96,7 +96,6 @@ async def get_timeline(
     case_id: CaseId,
     request: Request,
     service: ServiceDep,
-    engine: EngineDep,
     period: PeriodDep,
     step: Annotated[int, Query(ge=1, le=366, description="Days between points.")] = 1,
 ) -> Response:
@@ -104,6 +103,7 @@ async def get_timeline(
     `to`, or the case's opening if later) to `to`, every `step` days, replayed from the reports
     known on each date; and the reports known by `to`, each with its observed_on and known_at,
     as markers. At most 1,000 points."""
+    engine = service.model()
 
     def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(period.end, case)
@@ -117,13 +117,14 @@ async def get_timeline(
 
 @router.get("/changes", response_model=ChangesOut, responses={**CASE, **errors(429)})
 async def get_changes(
-    case_id: CaseId, request: Request, service: ServiceDep, engine: EngineDep, period: PeriodDep
+    case_id: CaseId, request: Request, service: ServiceDep, period: PeriodDep
 ) -> Response:
     """What moved the forecast from `from` (default: 30 days before `to`) to `to`, as an exact
     decomposition per outcome: a new model, if another served the case at `from` (replayed
     from the artifact archive); each report retracted in between; the ageing of the reports
     that counted at both dates; each report that became known in between. The parts sum to the
     total change. `headline` names the outcome that moved most and the part that moved it most."""
+    engine = service.model()
 
     def build(session: Session, case: CaseHead, rows: list[Row[Any]]) -> str:
         last = _until(period.end, case)

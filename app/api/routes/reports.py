@@ -40,11 +40,11 @@ async def post_reports(
     case_id: CaseId,
     body: Annotated[ReportIn | list[ReportIn], Body()],
     service: ServiceDep,
-    engine: EngineDep,
     presented: PresentedDep,
 ) -> Response:
     """Add one report or a batch (all or nothing; an analyst's key); the answer carries the
     updated forecast."""
+    engine = service.model()
     batch = body if isinstance(body, list) else [body]
     if not 1 <= len(batch) <= MAX_REPORTS:
         raise EvidenceError("body", f"send between 1 and {MAX_REPORTS} reports, not {len(batch)}")
@@ -86,7 +86,6 @@ async def retract_report(
     case_id: CaseId,
     report_id: ReportId,
     service: ServiceDep,
-    engine: EngineDep,
     actor: AnalystDep,
     retracted_at: Annotated[
         Moment | None,
@@ -97,6 +96,7 @@ async def retract_report(
     ] = None,
 ) -> ReportOut:
     """Retract a report: it stops counting (from `retracted_at`) but stays in the audit trail."""
+    engine = service.model()
     now = dt.datetime.now(dt.UTC)
     if retracted_at is not None and retracted_at > now:
         raise EvidenceError("query.retracted_at", f"{retracted_at.isoformat()} is in the future")

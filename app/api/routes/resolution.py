@@ -98,10 +98,11 @@ def _record(session: Session, case_id: str) -> ResolutionRecordOut:
 @router.get(
     "/cases/{case_id}/score", response_model=CaseScoreOut, responses=CASE | errors(409, 429)
 )
-async def case_score(case_id: CaseId, service: ServiceDep, engine: EngineDep) -> CaseScoreOut:
+async def case_score(case_id: CaseId, service: ServiceDep) -> CaseScoreOut:
     """How well a resolved case was forecast: the forecast in force each day, time-averaged,
     and at 30, 60 and 90 days before the outcome; Brier, log score and RPS, each beside the
     base rate's (lower is better)."""
+    engine = service.model()
     async with service.replays.slot():
         return await run_in_threadpool(_case_score, service, engine, case_id)
 
@@ -123,11 +124,12 @@ def _case_score(service: ForecastService, engine: Engine, case_id: str) -> CaseS
 
 
 @router.get("/track-record", response_model=TrackRecordOut, responses=errors(429))
-async def track(service: ServiceDep, engine: EngineDep) -> TrackRecordOut:
+async def track(service: ServiceDep) -> TrackRecordOut:
     """Every resolved case scored, and over all of them: the scores with bootstrap 90%
     intervals (resampling cases) beside the base rate's, at each lead time too; a calibration
     table (forecast tenths against how often the outcome came, Wilson 90% intervals); and
     discrimination (AUC per outcome). Each case weighs once, however long it ran."""
+    engine = service.model()
     async with service.replays.slot():
         return await run_in_threadpool(_track, service, engine)
 
