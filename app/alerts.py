@@ -20,6 +20,7 @@ import json
 import logging
 import random
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -136,8 +137,10 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
 
 _FIRED = "alert fired"
 """Marks a session whose transaction put an alert in the outbox."""
-_wakers: set[Callable[[], object]] = set()
-"""How to wake each of this process's deliveries (one per app)."""
+_deliveries: set[AlertDelivery] = set()
+"""This process's deliveries (one per app)."""
+_fired_here = threading.local()
+"""Whether the last commit of this thread put an alert in the outbox."""
 
 
 @event.listens_for(Session, "after_commit")
@@ -145,8 +148,20 @@ def _wake_deliveries(session: Session) -> None:
     """Once an alert is committed, deliver it now rather than at the next look (up to half a
     second later); other processes find it at their next look."""
     if session.info.pop(_FIRED, False):
-        for wake in list(_wakers):
-            wake()
+        _fired_here.value = True
+        for delivery in list(_deliveries):
+            delivery.wake()
+
+
+def claim_fired() -> None:
+    """After a write that fired alerts, and before the writer's next one: claim them for this
+    process's delivery now. Otherwise the next write (a POST or a retraction queued behind
+    this one) would take the write lock first, and the delivery's claim would wait for it
+    (measured: 3 ms more to the receiver, and the next write slower)."""
+    if getattr(_fired_here, "value", False):
+        _fired_here.value = False
+        for delivery in list(_deliveries):
+            delivery.claim_now()
 
 
 @event.listens_for(Session, "after_rollback")
@@ -274,21 +289,50 @@ class AlertDelivery:
         )
         self._task: asyncio.Task[None] | None = None
         self._woken = asyncio.Event()
-        self._waker: Callable[[], object] = lambda: None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sending: set[asyncio.Task[None]] = set()
         self._refreshed = 0.0
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._waker = functools.partial(loop.call_soon_threadsafe, self._woken.set)
-        _wakers.add(self._waker)
+        self._loop = asyncio.get_running_loop()
+        _deliveries.add(self)
         self._task = asyncio.create_task(self._run(), name="alert-delivery")
 
     async def close(self) -> None:
-        _wakers.discard(self._waker)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        _deliveries.discard(self)
+        for task in (self._task, *self._sending):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._task, *self._sending) if t), return_exceptions=True
+        )
         await self._http.aclose()
+
+    def wake(self) -> None:
+        """Look for due deliveries now (from any thread)."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the app has stopped
+                self._loop.call_soon_threadsafe(self._woken.set)
+
+    def claim_now(self) -> None:
+        """Claim what is due and send it from the event loop (called by the report writer's
+        thread, between two writes). A claim that fails is left to the next look."""
+        try:
+            due = self._claim()
+        except Exception:  # a storage fault: the loop tries again at its next look
+            log.exception("alert delivery")
+            return
+        if due and self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._send, due)
+
+    def _send(self, due: list[store.Due]) -> None:
+        task = asyncio.create_task(self._deliver_all(due))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _deliver_all(self, due: list[store.Due]) -> None:
+        await asyncio.gather(*(self._deliver(one) for one in due))
 
     async def _next_look(self) -> None:
         """Until an alert is committed here, or the poll interval passes."""
@@ -300,7 +344,7 @@ class AlertDelivery:
         while True:
             try:
                 due = await asyncio.to_thread(self._claim)
-                await asyncio.gather(*(self._deliver(one) for one in due))
+                await self._deliver_all(due)
                 await self._refresh_ageing()
             except Exception:  # a storage fault: logged, and tried again at the next tick
                 log.exception("alert delivery")

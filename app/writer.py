@@ -24,7 +24,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from app import live
+from app import alerts, live
 from app.access import judge
 from app.forecasting import check_period
 from app.live import Served
@@ -135,6 +135,7 @@ class ReportWriter:
             outcome = exc
         with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
             job.loop.call_soon_threadsafe(_settle, job.future, outcome)
+        alerts.claim_fired()
 
     def _write_group(self, group: list[_Post]) -> None:
         outcomes: dict[int, Written | Exception] = {}
@@ -148,6 +149,7 @@ class ReportWriter:
         for post in group:
             with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
                 post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
+        alerts.claim_fired()
 
 
 def _in_turn(jobs: list[_Post | _Retract | None]) -> Iterator[list[_Post] | _Retract]:
