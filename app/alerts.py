@@ -300,12 +300,10 @@ class AlertDelivery:
 
     async def close(self) -> None:
         _deliveries.discard(self)
-        for task in (self._task, *self._sending):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._task, *self._sending) if t), return_exceptions=True
-        )
+        running = [task for task in (self._task, *self._sending) if task is not None]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await self._http.aclose()
 
     def wake(self) -> None:

@@ -14,7 +14,8 @@ from sqlalchemy import Row
 
 from app.schemas import ReportIn
 from app.store.cases import CaseHead
-from models.engine import Engine, scenario_prior
+from models import analysis
+from models.engine import Engine
 from models.errors import EvidenceError
 from models.evidence import ReportLike, as_report, check_report, evidence_from_reports
 from models.forecast import ForecastOut, Prior
@@ -110,7 +111,6 @@ def from_scenario(engine: Engine, case: CaseHead, loaded: LoadedScenario) -> For
         reason = f"the scenario is for a {scenario.kind} case; {case.id} is {case.kind}"
         raise EvidenceError("body.scenario: kind", reason)
     # A scenario is self-contained: its kind's population prior or its own override, not
-    # the case's (the same file gives the same numbers here and with `forecast run`).
-    prior = scenario_prior(scenario.kind, scenario.overrides)
-    provenance = Provenance.of_reports(scenario.reports, scenario.as_of, prior, loaded.sha256)
-    return engine.record(engine.run(scenario), case.id, provenance)
+    # the case's. It is run as `forecast run` runs it: the same file gives the same record.
+    run = analysis.run(engine, loaded)
+    return engine.record(run.forecast, case.id, run.provenance)

@@ -121,35 +121,37 @@ class ReportWriter:
                     self._retract(turn)
                 else:
                     self._write_group(turn)
+                alerts.claim_fired()
             if jobs[-1] is None:
                 return
 
-    def _retract(self, job: _Retract) -> None:
-        outcome: ReportRow | Exception
+    def _transaction[T](self, work: Callable[[Session], T]) -> T | Exception:
+        """`work` in one write transaction, committed; or why it failed."""
         try:
             with self._sessions() as session:
                 begin_writing(session)
-                outcome = _retract(session, job)
+                done = work(session)
                 session.commit()
+                return done
         except Exception as exc:
-            outcome = exc
-        with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
-            job.loop.call_soon_threadsafe(_settle, job.future, outcome)
-        alerts.claim_fired()
+            return exc
+
+    def _retract(self, job: _Retract) -> None:
+        _answer(job.loop, job.future, self._transaction(lambda session: _retract(session, job)))
 
     def _write_group(self, group: list[_Post]) -> None:
-        outcomes: dict[int, Written | Exception] = {}
-        try:
-            with self._sessions() as session:
-                begin_writing(session)
-                outcomes = _write(session, group)
-                session.commit()
-        except Exception as exc:  # a failed commit fails every POST of the group
-            outcomes = {id(post): exc for post in group}
+        outcomes = self._transaction(lambda session: _write(session, group))
+        if isinstance(outcomes, Exception):  # a failed commit fails every POST of the group
+            outcomes = {id(post): outcomes for post in group}
         for post in group:
-            with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
-                post.loop.call_soon_threadsafe(_settle, post.future, outcomes[id(post)])
-        alerts.claim_fired()
+            _answer(post.loop, post.future, outcomes[id(post)])
+
+
+def _answer[A](
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[A], outcome: A | Exception
+) -> None:
+    with contextlib.suppress(RuntimeError):  # a closed loop: its request is gone
+        loop.call_soon_threadsafe(_settle, future, outcome)
 
 
 def _in_turn(jobs: list[_Post | _Retract | None]) -> Iterator[list[_Post] | _Retract]:

@@ -4,8 +4,8 @@
 
 import { TIME } from "./format.js";
 
-const POLL_FIRST = 2 * TIME.SECOND;
-const POLL_MAX = 30 * TIME.SECOND;
+export const POLL_FIRST = 2 * TIME.SECOND;
+export const POLL_MAX = 30 * TIME.SECOND;
 const POLL_GROWTH = 1.5;
 const STREAM_RETRY_FIRST = 2 * TIME.SECOND;
 const STREAM_RETRY_MAX = 60 * TIME.SECOND;
@@ -225,5 +225,3 @@ export class Feed {
     this.pollNow();
   }
 }
-
-export { POLL_FIRST, POLL_MAX };
