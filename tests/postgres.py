@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import Connection, Engine
 
 from app.store.db import MIGRATIONS, migrate, open_database
 
@@ -61,7 +61,7 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(data, "postgres", "postgres")
     port = free_port()
     _as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1"
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
     # -l: the server writes to its own log, not to our pipes (which would never close).
     log = str(data / "server.log")
     _as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
@@ -97,24 +97,41 @@ def head_revision() -> str | None:
 
 
 def cleared(postgres_url: str) -> str:
-    """The PostgreSQL database at `postgres_url` with the current schema and no rows: every
-    table truncated (row triggers, such as the append-only ones, do not fire) if the schema is
-    current, else emptied and migrated."""
-    database = open_database(postgres_url)
-    try:
-        with database.begin() as connection:
-            tables = inspect(connection).get_table_names()
-            current = (
-                "alembic_version" in tables
-                and connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-                == head_revision()
+    """The PostgreSQL database at `postgres_url` with the current schema and no rows: if the
+    schema is current, every table's rows deleted with triggers off (the append-only ones would
+    refuse; a test's few rows go in about 2 ms where TRUNCATE takes 80) and every sequence
+    restarted; else emptied and migrated."""
+    database = _held_database(postgres_url)
+    with database.begin() as connection:
+        current = _schema_is_current(connection)
+        if current:
+            connection.exec_driver_sql("SET LOCAL session_replication_role = replica")
+            for (table,) in connection.exec_driver_sql(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            ).all():
+                connection.exec_driver_sql(f'DELETE FROM "{table}"')
+            connection.exec_driver_sql(
+                "SELECT setval(quote_ident(sequencename)::regclass, 1, false)"
+                " FROM pg_sequences WHERE schemaname = 'public'"
             )
-            if current:
-                names = ", ".join(f'"{name}"' for name in tables if name != "alembic_version")
-                connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-        if not current:
-            emptied(postgres_url)
-            migrate(database)
-    finally:
-        database.dispose()
+    if not current:
+        emptied(postgres_url)
+        migrate(database)
     return postgres_url
+
+
+@functools.cache
+def _held_database(postgres_url: str) -> Engine:
+    """One connection pool per server for the whole session (a new one costs 12 ms a test)."""
+    return open_database(postgres_url)
+
+
+def _schema_is_current(connection: Connection) -> bool:
+    has_versions = connection.exec_driver_sql(
+        "SELECT to_regclass('public.alembic_version') IS NOT NULL"
+    ).scalar()
+    return bool(has_versions) and (
+        connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        == head_revision()
+    )

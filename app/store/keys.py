@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import secrets
 from typing import Any, Literal, NamedTuple
 
@@ -84,7 +85,8 @@ def ensure_key(session: Session, secret: str, name: str, role: Role) -> None:
     if secret in find(session.connection(), {secret})[0]:
         return
     taken = set(session.scalars(select(ApiKeyRow.name)))
-    free = next(n for n in (name, *(f"{name}-{i}" for i in range(2, 10_000))) if n not in taken)
+    candidates = itertools.chain([name], (f"{name}-{i}" for i in itertools.count(2)))
+    free = next(n for n in candidates if n not in taken)
     session.add(_row(free, role, secret, None))
     session.commit()
 
