@@ -20,7 +20,6 @@ import json
 import logging
 import random
 import ssl
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from urllib.parse import quote, urljoin
 
 import httpx
 import numpy as np
+from sqlalchemy import Engine as Database
 from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -97,19 +97,23 @@ _ACTIVE_RULES = (
         AlertRuleRow.band,
         AlertRuleRow.min_reports,
         AlertRuleRow.armed,
+        AlertRuleRow.url,
+        AlertRuleRow.secret,
         CaseRow.title,
     )
     .join(CaseRow, CaseRow.id == AlertRuleRow.case_id)
     .where(AlertRuleRow.case_id == bindparam("case_id"), store.ACTIVE)
 )
 _SET_RULE = update(AlertRuleRow).where(AlertRuleRow.id == bindparam("rule_id"))
-_OUTBOX = insert(AlertDeliveryRow)
+_OUTBOX = insert(AlertDeliveryRow).returning(AlertDeliveryRow.id)
 
 
 def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
     """Step each of the case's rules with the new forecast, in the write's transaction, and
-    put an alert in the outbox for each that fires (the process's delivery is woken when the
-    transaction commits). One indexed read when the case has no rule (a write's hot path)."""
+    put an alert in the outbox for each that fires. One indexed read when the case has no rule
+    (a write's hot path). An alert put in the outbox while this process delivers for the
+    database is leased to this process at once and handed to its delivery when the transaction
+    commits: no claim, no second write transaction before it is sent."""
     connection = session.connection()
     rules = connection.execute(_ACTIVE_RULES, {"case_id": change.case_id}).all()
     if not rules:
@@ -117,6 +121,8 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
     after = {p.outcome: p for p in change.after.probabilities}
     before = _means(change.before)
     now = _now()
+    delivery = _delivery_of(session)
+    lease_until = delivery.lease_from(now) if delivery is not None else None
     movers: dict[str, list[dict[str, Any]]] = {}  # per outcome: rules on one share them
     for rule in rules:
         armed, crossed = step(
@@ -131,37 +137,39 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
             if rule.outcome not in movers:
                 movers[rule.outcome] = _movers(engine, change, rule.outcome)
             payload = _payload(rule, before, after, change, movers[rule.outcome])
-            connection.execute(_OUTBOX, _pending(rule.id, payload, now))
-            session.info[_FIRED] = True
+            pending = _pending(rule.id, payload, now, lease_until)
+            delivery_id = connection.execute(_OUTBOX, pending).scalar_one()
+            if delivery is not None:
+                due = store.Due(
+                    delivery_id,
+                    pending["idempotency_key"],
+                    pending["payload"],
+                    0,
+                    rule.url,
+                    rule.secret,
+                )
+                session.info.setdefault(_FIRED, []).append(due)
 
 
-_FIRED = "alert fired"
-"""Marks a session whose transaction put an alert in the outbox."""
-_deliveries: set[AlertDelivery] = set()
-"""This process's deliveries (one per app)."""
-_fired_here = threading.local()
-"""Whether the last commit of this thread put an alert in the outbox."""
+_FIRED = "alerts fired"
+"""A session's list of the alerts its transaction leased to this process's delivery."""
+_deliveries: dict[Database, AlertDelivery] = {}
+"""The delivery of each database this process serves (one per app)."""
+
+
+def _delivery_of(session: Session) -> AlertDelivery | None:
+    bind = session.get_bind()
+    return _deliveries.get(bind) if isinstance(bind, Database) else None
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_deliveries(session: Session) -> None:
-    """Once an alert is committed, deliver it now rather than at the next look (up to half a
-    second later); other processes find it at their next look."""
-    if session.info.pop(_FIRED, False):
-        _fired_here.value = True
-        for delivery in list(_deliveries):
-            delivery.wake()
-
-
-def claim_fired() -> None:
-    """After a write that fired alerts, and before the writer's next one: claim them for this
-    process's delivery now. Otherwise the next write (a POST or a retraction queued behind
-    this one) would take the write lock first, and the delivery's claim would wait for it
-    (measured: 3 ms more to the receiver, and the next write slower)."""
-    if getattr(_fired_here, "value", False):
-        _fired_here.value = False
-        for delivery in list(_deliveries):
-            delivery.claim_now()
+def _hand_over(session: Session) -> None:
+    """Once alerts leased to this process are committed, send them now (from the event loop).
+    Should the delivery have stopped meanwhile, the lease runs out and any process sends them."""
+    due = session.info.pop(_FIRED, None)
+    delivery = _delivery_of(session) if due else None
+    if delivery is not None:
+        delivery.send_soon(due)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -175,7 +183,9 @@ def _means(served: str | None) -> dict[str, float]:
     return {p["outcome"]: p["mean"] for p in json.loads(served)["probabilities"]}
 
 
-def _pending(rule_id: int, payload: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def _pending(
+    rule_id: int, payload: dict[str, Any], now: dt.datetime, lease_until: dt.datetime | None
+) -> dict[str, Any]:
     key = payload["delivery"]
     return {
         "rule_id": rule_id,
@@ -185,6 +195,7 @@ def _pending(rule_id: int, payload: dict[str, Any], now: dt.datetime) -> dict[st
         "state": "pending",
         "attempts": 0,
         "next_attempt_at": now,
+        "lease_until": lease_until,
     }
 
 
@@ -277,10 +288,12 @@ class AlertDelivery:
     def __init__(
         self,
         settings: Settings,
+        database: Database,
         sessions: Callable[[], Session],
         refresh: Callable[[str], Awaitable[object]] | None,
     ) -> None:
         self._settings = settings
+        self._database = database
         self._sessions = sessions
         self._refresh = refresh
         self._public_url = settings.public_url or f"http://{settings.host}:{settings.port}"
@@ -288,40 +301,32 @@ class AlertDelivery:
             verify=_tls(), timeout=settings.alert_timeout_seconds, follow_redirects=False
         )
         self._task: asyncio.Task[None] | None = None
-        self._woken = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._refreshed = 0.0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        _deliveries.add(self)
+        _deliveries[self._database] = self
         self._task = asyncio.create_task(self._run(), name="alert-delivery")
 
     async def close(self) -> None:
-        _deliveries.discard(self)
+        if _deliveries.get(self._database) is self:
+            del _deliveries[self._database]
         running = [task for task in (self._task, *self._sending) if task is not None]
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         await self._http.aclose()
 
-    def wake(self) -> None:
-        """Look for due deliveries now (from any thread)."""
-        if self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: the app has stopped
-                self._loop.call_soon_threadsafe(self._woken.set)
+    def lease_from(self, now: dt.datetime) -> dt.datetime:
+        """Until when an alert this process is about to send is its own."""
+        return now + dt.timedelta(seconds=self._settings.alert_lease_seconds)
 
-    def claim_now(self) -> None:
-        """Claim what is due and send it from the event loop (called by the report writer's
-        thread, between two writes). A claim that fails is left to the next look."""
-        try:
-            due = self._claim()
-        except Exception:  # a storage fault: the loop tries again at its next look
-            log.exception("alert delivery")
-            return
-        if due and self._loop is not None:
-            with contextlib.suppress(RuntimeError):
+    def send_soon(self, due: list[store.Due]) -> None:
+        """Send alerts leased to this process, from the event loop (called from any thread)."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the lease runs out
                 self._loop.call_soon_threadsafe(self._send, due)
 
     def _send(self, due: list[store.Due]) -> None:
@@ -332,12 +337,6 @@ class AlertDelivery:
     async def _deliver_all(self, due: list[store.Due]) -> None:
         await asyncio.gather(*(self._deliver(one) for one in due))
 
-    async def _next_look(self) -> None:
-        """Until an alert is committed here, or the poll interval passes."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), self._settings.alert_poll_seconds)
-        self._woken.clear()
-
     async def _run(self) -> None:
         while True:
             try:
@@ -347,8 +346,8 @@ class AlertDelivery:
             except Exception:  # a storage fault: logged, and tried again at the next tick
                 log.exception("alert delivery")
                 due = []
-            if len(due) < BATCH:
-                await self._next_look()
+            if len(due) < BATCH:  # what this process fires is handed over, not looked for
+                await asyncio.sleep(self._settings.alert_poll_seconds)
 
     def _claim(self) -> list[store.Due]:
         with self._sessions() as session:
@@ -357,8 +356,8 @@ class AlertDelivery:
                 return []
             session.rollback()
             begin_writing(session)
-            lease = dt.timedelta(seconds=self._settings.alert_lease_seconds)
-            claimed = store.claim(session, ids, _now(), lease)
+            now = _now()
+            claimed = store.claim(session, ids, now, self.lease_from(now))
             session.commit()
             return claimed
 

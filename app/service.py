@@ -107,7 +107,7 @@ class ForecastService:
         service.events = ForecastEvents(service.now_served)
         # Without a model no forecast ages: only what is in the outbox is delivered.
         ageing = service.now_served if engine is not None else None
-        service.alerts = AlertDelivery(settings, opened, ageing)
+        service.alerts = AlertDelivery(settings, database, opened, ageing)
         service.alerts.start()
         return service
 

@@ -24,7 +24,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from app import alerts, live
+from app import live
 from app.access import judge
 from app.forecasting import check_period
 from app.live import Served
@@ -121,7 +121,6 @@ class ReportWriter:
                     self._retract(turn)
                 else:
                     self._write_group(turn)
-                alerts.claim_fired()
             if jobs[-1] is None:
                 return
 

@@ -120,7 +120,9 @@ def due_ids(connection: Connection, now: dt.datetime, limit: int) -> list[int]:
     return list(connection.scalars(query))
 
 
-def claim(session: Session, ids: list[int], now: dt.datetime, lease: dt.timedelta) -> list[Due]:
+def claim(
+    session: Session, ids: list[int], now: dt.datetime, lease_until: dt.datetime
+) -> list[Due]:
     """Lease those of `ids` still claimable, in the caller's transaction: another process
     that asked at the same time takes none of them (each lease is a compare-and-set)."""
     claimed = []
@@ -128,7 +130,7 @@ def claim(session: Session, ids: list[int], now: dt.datetime, lease: dt.timedelt
         taken = session.execute(
             update(AlertDeliveryRow)
             .where(AlertDeliveryRow.id == delivery_id, _claimable(now))  # type: ignore[arg-type]
-            .values(lease_until=now + lease)
+            .values(lease_until=lease_until)
         )
         if taken.rowcount == 1:  # type: ignore[attr-defined]
             claimed.append(delivery_id)

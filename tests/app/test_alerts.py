@@ -150,6 +150,22 @@ def test_a_delivery_is_signed_and_says_what_moved_the_forecast(
     assert delivery["last_status"] == 200 and delivery["payload"]["delivery"] == payload["delivery"]
 
 
+def test_an_alert_a_write_fires_is_sent_at_once_not_at_the_next_look(
+    make_app: Callable[..., FastAPI], receiver: Receiver
+) -> None:
+    """The process that fired the alert holds its lease from the start and sends it when the
+    write commits: with a minute between looks at the outbox, it still arrives in seconds."""
+    with TestClient(make_app(alert_poll_seconds=60)) as client:
+        assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        low, high = probe(client)
+        rule = subscribe(client, url=receiver.url, threshold=(low + high) / 2)
+        post(client, raising("the crossing report"))
+        [sent] = receiver.wait_for(1, seconds=10)
+        [delivery] = settled(client, rule["id"], seconds=10)
+    assert delivery["state"] == "delivered" and delivery["attempts"] == 1
+    assert sent.headers["idempotency-key"] == delivery["idempotency_key"]
+
+
 def test_a_receiver_that_is_down_gets_the_alert_when_it_comes_back(alerting: TestClient) -> None:
     port = free_port()
     low, high = probe(alerting)
