@@ -82,12 +82,16 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
 
 
+@functools.cache
+def _held_database(postgres_url: str) -> Engine:
+    """One connection pool per server for the whole session (a new one costs 12 ms a test)."""
+    return open_database(postgres_url)
+
+
 def emptied(postgres_url: str) -> str:
     """The PostgreSQL database at `postgres_url`, emptied of every table."""
-    database = open_database(postgres_url)
-    with database.begin() as connection:
+    with _held_database(postgres_url).begin() as connection:
         connection.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    database.dispose()
     return postgres_url
 
 
@@ -119,12 +123,6 @@ def cleared(postgres_url: str) -> str:
         emptied(postgres_url)
         migrate(database)
     return postgres_url
-
-
-@functools.cache
-def _held_database(postgres_url: str) -> Engine:
-    """One connection pool per server for the whole session (a new one costs 12 ms a test)."""
-    return open_database(postgres_url)
 
 
 def _schema_is_current(connection: Connection) -> bool:
