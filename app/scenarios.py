@@ -4,7 +4,13 @@ stopped), and the parse never holds the service's interpreter lock, so polls do 
 behind it (measured with `bench.bench_whatif`: eight clients of the costliest scenario raised
 the poll p99 from about 1 ms to 24-33 ms on threads, to 6-7 ms with the worker). One worker,
 started on first use; the requests that need it are admitted one at a time
-(`app.limits.CostlyWork`)."""
+(`app.limits.CostlyWork`).
+
+Workers are forked from multiprocessing's fork server, a single-threaded process that has
+imported this module once: forking the service itself is unsafe (it has threads), and spawning
+a fresh interpreter costs about 0.3 s a worker, where a fork from the server costs about 20 ms
+(the first worker of a process still pays for starting the server). That is what a worker
+killed for running over costs the next request, and what each app built in the tests costs."""
 
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ class ScenarioReader:
     async def read(self, text: str, source: str) -> LoadedScenario:
         """The scenario, validated (ScenarioError when it is invalid or too costly)."""
         if self._pool is None:
-            context = multiprocessing.get_context("spawn")  # the service has threads: no fork
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])  # no effect once the server runs
             self._pool = context.Pool(1, _start_worker, (self._catalog_path,))
         pending = self._pool.apply_async(_parse, (text, source))
         try:
