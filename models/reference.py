@@ -17,7 +17,7 @@ from pydantic import Field, StringConstraints
 from models.catalog import OUTCOMES, Catalog, Kind, Strict, content_hash, kind_of
 from models.errors import ReferenceDataError
 from models.fields import IsoDate, Text
-from models.yamlio import YamlDocument, did_you_mean, fail, read_yaml, validate
+from models.yamlio import ParsedFiles, YamlDocument, did_you_mean, fail, read_yaml, validate
 
 DEFAULT_REFERENCE = Path(__file__).parent / "reference" / "cases.yaml"
 
@@ -142,21 +142,16 @@ def load_reference(
     )
 
 
-_fingerprints: dict[tuple[str, str, int, int], str] = {}
+_fingerprints = ParsedFiles[str]()
 
 
 def reference_fingerprint(catalog: Catalog, path: Path = DEFAULT_REFERENCE) -> str:
     """The fingerprint of the reference set at `path` (what an artifact must have been fitted
     on), parsed once per process while the file stays as it is: loading a model then does not
     parse its 3,000 lines of YAML again (48 of the 100 ms an app took to start)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return load_reference(catalog, path).fingerprint  # which says what is wrong with it
-    key = (catalog.fingerprint, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-    if key not in _fingerprints:
-        _fingerprints[key] = load_reference(catalog, path).fingerprint
-    return _fingerprints[key]
+    return _fingerprints.get(
+        path, lambda: load_reference(catalog, path).fingerprint, catalog.fingerprint
+    )
 
 
 _REQUIRED_IN_REFERENCE = ("title", "kind", "family", "outcome_note")

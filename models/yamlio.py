@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +37,38 @@ class YamlDocument:
             if path[:end] in self.lines:
                 return self.lines[path[:end]]
         return None
+
+
+class ParsedFiles[T]:
+    """What was made of a file, kept while the file holds the same bytes (hashed: reading and
+    hashing a catalog takes a few per cent of parsing it, and a file's times may not change
+    between two quick writes), the last few only: a process that loads a model more than once
+    (each service a test starts, a reloaded model) parses each file once. What is kept must
+    not be changed by its users (the catalog and fingerprints are frozen)."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._kept: OrderedDict[Hashable, T] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, make: Callable[[], T], *key: Hashable) -> T:
+        """What `make()` gave for this file as it is now (and for `key`), made if not kept. A
+        file that cannot be read is made every time, so its error says what is wrong."""
+        try:
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return make()
+        full = (str(path.resolve()), content, *key)
+        with self._lock:
+            if full in self._kept:
+                self._kept.move_to_end(full)
+                return self._kept[full]
+        value = make()
+        with self._lock:
+            self._kept[full] = value
+            while len(self._kept) > self._keep:
+                self._kept.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS
 
 ALERTS = f"/v1/cases/{CASE}/alerts"
 OUTCOME = "direct_invasion"
-FAST_RETRIES = {"alert_poll_seconds": 0.05, "alert_retry_seconds": 0.2}
+FAST_RETRIES = {"alert_poll_seconds": 0.05, "alert_retry_seconds": 0.05}
 
 
 def raising(source: str) -> dict[str, Any]:
