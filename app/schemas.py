@@ -615,10 +615,12 @@ class ThresholdsOut(BaseModel):
 class ContractOut(BaseModel):
     """The values clients are held to and forecasts are judged by, as the service applies
     them: the outcomes and their labels, the longest value of each text field, the most reports
-    one request may carry, a new case's horizon, and the thresholds of a doubtful forecast."""
+    one request may carry, the items of a list's page (unless asked, and at most), a new
+    case's horizon, and the thresholds of a doubtful forecast."""
 
     outcomes: list[OutcomeLabel]
     max_lengths: dict[str, int]
     max_reports: int
+    page_items: dict[Literal["default", "max"], int]
     horizon_days: int
     thresholds: ThresholdsOut

@@ -31,6 +31,16 @@ KEY_NAME: Final = rf"^[a-z0-9][a-z0-9._-]{{0,{MAX_KEY_NAME - 1}}}$"
 MAX_REPORTS: Final = 500
 """Most reports one POST, what-if or scenario file may carry."""
 
+MAX_ROW_ID: Final = 2**31 - 1
+"""The largest id a stored row can have (PostgreSQL's integer): a larger one is refused."""
+
+PAGE_DEFAULT: Final = 500
+"""Items in a page of a list (a history, a case's reports, the cases) unless a client asks."""
+PAGE_MAX: Final = 5000
+"""Most items a page may hold: the most one read of a list builds."""
+MAX_CURSOR: Final = 400
+"""A page's cursor (it names the last item of the page before)."""
+
 HORIZON_DAYS: Final = 90
 """A new case's horizon: the one the catalog's likelihoods were elicited for."""
 

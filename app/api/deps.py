@@ -20,7 +20,7 @@ from app.security import WrongTokens
 from app.service import ForecastService
 from app.store import keys
 from app.store.keys import Actor, Role
-from models.contract import CASE_ID
+from models.contract import CASE_ID, MAX_ROW_ID
 from models.engine import Engine
 
 
@@ -45,7 +45,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 
 CaseId = Annotated[str, Path(pattern=CASE_ID, description="The case's id.")]
 """A case id in a path: refused (422) unless it could be one, before it reaches the database."""
-ReportId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id.")]
+ReportId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The report's id.")]
 """A report id in a path: within the id column's range (PostgreSQL's 32-bit integer)."""
 
 

@@ -15,6 +15,10 @@ import { caseNow, createStore, currentCase, labeller, showCase, todayUtc } from 
 import { Feed, POLL_FIRST, POLL_MAX, Reader, TOKEN_KEY, failureOf } from "./transport.js";
 
 const store = createStore();
+const CASES = "/v1/cases"; // every page of it
+// The newest of a case's history and reports are shown; the API pages through the rest.
+const HISTORY_SHOWN = 200;
+const REPORTS_SHOWN = 1000;
 const labelOf = labeller(store);
 let feed = null; // the case shown's, replaced when another is picked
 let tokenPrompt = null;
@@ -88,13 +92,13 @@ function drawForecast() {
 }
 
 function drawHistory() {
-  renderHistory(store.timeline, store.history, labelOf);
+  renderHistory(store.timeline, store.history, store.olderHistory, labelOf);
 }
 
 function drawEvidence() {
   drawHistory();
   if (store.changes !== null) renderSince(store.changes, changesPath(store.forecast), labelOf);
-  renderReports(store.reports, store.forecast?.as_of ?? todayUtc(), labelOf);
+  renderReports(store.reports, store.olderReports, store.forecast?.as_of ?? todayUtc(), labelOf);
   renderAlerts(store.alerts);
 }
 
@@ -119,12 +123,14 @@ async function applyForecast(etag, forecast, signal) {
     const [timeline, changes, history, reports, alerts] = await Promise.all([
       reader.readJson(casePath(`/forecast/timeline?to=${forecast.as_of}`), signal),
       reader.readJson(changesPath(forecast), signal),
-      reader.readJson(casePath("/forecast/history"), signal),
-      reader.readJson(casePath("/reports"), signal),
+      reader.readPage(casePath(`/forecast/history?order=desc&limit=${HISTORY_SHOWN}`), signal),
+      reader.readPage(casePath(`/reports?order=desc&limit=${REPORTS_SHOWN}`), signal),
       reader.readJson(casePath("/alerts"), signal), // a rule fires only when the forecast changes
     ]);
     if (refresh !== store.refreshes) return true; // a newer forecast's refresh owns the page
-    Object.assign(store, { timeline, changes, history, reports, alerts });
+    Object.assign(store, { timeline, changes, alerts });
+    Object.assign(store, { history: history.items, olderHistory: history.next !== null });
+    Object.assign(store, { reports: reports.items, olderReports: reports.next !== null });
     drawEvidence();
   } catch {
     if (!signal.aborted) store.etag = null; // refetch all at the next poll
@@ -228,7 +234,7 @@ function onHashChange() {
 async function refreshCases() {
   let cases;
   try {
-    cases = await reader.readJson("/v1/cases");
+    cases = await reader.readAll(CASES);
   } catch {
     return; // the freshness line already reports a service that does not answer
   }
@@ -299,7 +305,7 @@ async function loadCatalog() {
   try {
     const [contract, cases, indicators] = await Promise.all([
       reader.readJson("/v1/contract"),
-      reader.readJson("/v1/cases"),
+      reader.readAll(CASES),
       reader.readJson("/v1/indicators"),
     ]);
     useContract(contract);

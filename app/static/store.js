@@ -13,8 +13,10 @@ export function createStore() {
     since: null, // the date "what moved it" starts from, null for 30 days before the view
     timeline: {},
     changes: null,
-    history: [],
-    reports: [],
+    history: [], // newest first
+    olderHistory: false, // whether older points exist than those in `history`
+    reports: [], // newest observation first
+    olderReports: false,
     alerts: [],
     refreshes: 0, // numbers each refresh of history and reports, so a late answer cannot win
     confirmedAt: null, // when the service last confirmed that the forecast shown is current
@@ -31,7 +33,9 @@ export function showCase(store, id) {
     timeline: {},
     changes: null,
     history: [],
+    olderHistory: false,
     reports: [],
+    olderReports: false,
     alerts: [],
     confirmedAt: null,
     failure: null,

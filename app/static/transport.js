@@ -72,6 +72,33 @@ export class Reader {
     if (!response.ok) throw await errorFrom(response);
     return response.json();
   }
+
+  /** One page of a list: its items, and the next page's address (null at the end). */
+  async readPage(path, signal) {
+    const response = await this.read(path, { signal });
+    if (!response.ok) throw await errorFrom(response);
+    return { items: await response.json(), next: nextLink(response.headers.get("Link")) };
+  }
+
+  /** Every item of a list, page after page. */
+  async readAll(path, signal) {
+    const items = [];
+    for (let next = path; next !== null; ) {
+      const page = await this.readPage(next, signal);
+      items.push(...page.items);
+      next = page.next;
+    }
+    return items;
+  }
+}
+
+/** The address a `Link` header (RFC 8288) gives as rel="next", or null. */
+export function nextLink(header) {
+  for (const part of (header ?? "").split(",")) {
+    const match = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (match && /(^|;)\s*rel="?next"?\s*(;|$)/.test(match[2])) return match[1];
+  }
+  return null;
 }
 
 /** A stream event's id is the forecast's ETag; quote it if the server did not. */

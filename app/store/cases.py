@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.schemas import CaseIn
 from app.store import keys
 from app.store.db import WRITER
+from app.store.pages import Page, keyset, split
 from app.store.tables import CaseRow
 from models.catalog import OUTCOMES, OutcomeProbabilities, kind_of, prior_sum_error
 from models.errors import ConflictError, InputError, NotFoundError
@@ -118,8 +120,9 @@ def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None
     return CaseHead.of(row)
 
 
-def list_cases(session: Session) -> list[CaseRow]:
-    return list(session.scalars(select(CaseRow).order_by(CaseRow.id)))
+def list_cases(session: Session, page: Page) -> tuple[Sequence[CaseRow], bool]:
+    """A page of the cases in the order of their ids, and whether more follow."""
+    return split(session.scalars(keyset(select(CaseRow), [CaseRow.id], page)).all(), page)
 
 
 def begin_writing(session: Session) -> None:

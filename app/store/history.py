@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, Row, bindparam, insert, select
 from sqlalchemy.orm import Session
 
+from app.schemas import HistoryPoint
 from app.store.cases import get_case
+from app.store.pages import Page, keyset, split
 from app.store.tables import ForecastRow
 from models.forecast import ForecastOut
 
@@ -18,21 +21,30 @@ def record(connection: Connection, forecast: ForecastOut, inputs: str) -> None:
     hashed) and the same model (returning to an earlier set of reports is a change, and
     recorded). In the caller's transaction (Core: a write's hot path); the caller commits."""
     reports_hash = hashlib.sha256(inputs.encode()).hexdigest()
-    latest = connection.execute(_LATEST, {"case_id": forecast.case_id}).first()
+    latest = connection.execute(LATEST, {"case_id": forecast.case_id}).first()
     if latest is not None and tuple(latest) == (reports_hash, forecast.artifact_id):
         return
-    point = {
+    recorded_at = dt.datetime.now(dt.UTC)
+    point = HistoryPoint(
+        recorded_at=recorded_at,
+        as_of=forecast.as_of,
+        artifact_id=forecast.artifact_id,
+        evidence_hash=forecast.evidence_hash,
+        reports_used=forecast.reports_used,
+        probabilities=forecast.probabilities,
+    )
+    row = {
         "case_id": forecast.case_id,
-        "recorded_at": dt.datetime.now(dt.UTC),
+        "recorded_at": recorded_at,
         "as_of": forecast.as_of,
         "artifact_id": forecast.artifact_id,
         "reports_hash": reports_hash,
-        "payload": forecast.model_dump(mode="json"),
+        "point": point.model_dump_json(),
     }
-    connection.execute(_INSERT_POINT, point)
+    connection.execute(_INSERT_POINT, row)
 
 
-_LATEST = (
+LATEST = (  # the case's latest point: what every write of the case reads (indexed)
     select(ForecastRow.reports_hash, ForecastRow.artifact_id)
     .where(ForecastRow.case_id == bindparam("case_id"))
     .order_by(ForecastRow.id.desc())
@@ -41,11 +53,12 @@ _LATEST = (
 _INSERT_POINT = insert(ForecastRow)
 
 
-def points(session: Session, case_id: str) -> list[ForecastRow]:
-    """A case's history, oldest first."""
+def points(session: Session, case_id: str, page: Page) -> tuple[Sequence[Row[int, str]], bool]:
+    """A page of a case's history in the order recorded (ids and points' JSON as served), and
+    whether more follow it. NotFoundError for an unknown case."""
     get_case(session, case_id)
-    query = select(ForecastRow).where(ForecastRow.case_id == case_id).order_by(ForecastRow.id)
-    return list(session.scalars(query))
+    query = select(ForecastRow.id, ForecastRow.point).where(ForecastRow.case_id == case_id)
+    return split(session.execute(keyset(query, [ForecastRow.id], page)).all(), page)
 
 
 def artifact_at(session: Session, case_id: str, moment: dt.datetime) -> str | None:

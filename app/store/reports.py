@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.schemas import ReportIn
 from app.store.cases import get_case
+from app.store.pages import Page, keyset, split
 from app.store.tables import ReportRow
 from models.errors import ConflictError, EvidenceError, NotFoundError
 
@@ -119,22 +120,35 @@ def _row(slot: Row[Any] | int, new: list[Row[Any]]) -> Row[Any]:
     return new[slot] if isinstance(slot, int) else slot
 
 
-def list_reports(
-    session: Session,
-    case_id: str,
-    indicator: str | None = None,
-    since: dt.date | None = None,
-) -> list[Row[Any]]:
+def list_reports(session: Session, case_id: str) -> list[Row[Any]]:
     """A case's reports, retracted ones included, oldest observation first. Core rows: a
     replay or a timeline reads every report of its case (measured: a fifth of the ORM's
     time for 500 reports)."""
+    get_case(session, case_id)
+    query = select(*REPORT_COLUMNS).where(ReportRow.case_id == case_id)
+    return list(session.execute(query.order_by(*REPORT_ORDER)))
+
+
+REPORT_ORDER = (ReportRow.observed_on, ReportRow.id)
+"""A case's reports are listed in observation order (indexed with the case)."""
+
+
+def reports_page(
+    session: Session,
+    case_id: str,
+    page: Page,
+    indicator: str | None = None,
+    since: dt.date | None = None,
+) -> tuple[Sequence[Row[Any]], bool]:
+    """A page of a case's reports (retracted ones included) in observation order, only those
+    on `indicator` or observed `since` if given, and whether more follow."""
     get_case(session, case_id)
     query = select(*REPORT_COLUMNS).where(ReportRow.case_id == case_id)
     if indicator is not None:
         query = query.where(ReportRow.indicator == indicator)
     if since is not None:
         query = query.where(ReportRow.observed_on >= since)
-    return list(session.execute(query.order_by(ReportRow.observed_on, ReportRow.id)))
+    return split(session.execute(keyset(query, REPORT_ORDER, page)).all(), page)
 
 
 def retract_report(

@@ -84,10 +84,13 @@ class ReportRow(Base):
     then). `received_at` is when the store wrote it; `retracted_at`, when it stopped counting."""
 
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("case_id", "idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "idempotency_key"),
+        Index("ix_reports_by_case", "case_id", "observed_on", "id"),  # the order listed in
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     indicator: Mapped[str] = mapped_column(String(MAX_INDICATOR_ID))
     value: Mapped[float] = mapped_column(Float)
     observed_on: Mapped[dt.date]
@@ -107,15 +110,17 @@ class ForecastRow(Base):
     """A point of a case's forecast history, recorded when its evidence or model changed."""
 
     __tablename__ = "forecasts"
+    # Its latest point (every write) and its pages, read in id order within a case.
+    __table_args__ = (Index("ix_forecasts_by_case", "case_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"))
     recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     as_of: Mapped[dt.date]
     artifact_id: Mapped[str] = mapped_column(String(40))
     # sha256 of the reports used (without the date) and the prior: a new point when either changes
     reports_hash: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the ForecastOut
+    point: Mapped[str] = mapped_column(Text)  # the HistoryPoint's JSON, as served
 
 
 class LiveForecastRow(Base):

@@ -155,3 +155,4 @@ def test_the_contract_is_served_as_written(client: TestClient) -> None:
     }
     assert served["max_lengths"]["source"] == string_columns()["reports.source"]
     assert served["max_reports"] == contract.MAX_REPORTS
+    assert served["page_items"] == {"default": contract.PAGE_DEFAULT, "max": contract.PAGE_MAX}

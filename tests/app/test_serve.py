@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Date, column, func, insert, select, table
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import JSON, Date, column, func, insert, select, table
 from sqlalchemy.orm import Session
 
 from app import serve
+from app.schemas import HistoryPoint
 from app.seed import ARTICLE_CASE, seed_article_case
 from app.settings import Settings
-from app.store.db import migrate, open_database
-from app.store.tables import CaseRow, ForecastRow, ReportRow, UtcDateTime
+from app.store import history
+from app.store.db import MIGRATIONS, migrate, open_database
+from app.store.pages import Page
+from app.store.tables import Base, CaseRow, ForecastRow, ReportRow, UtcDateTime
 from models.catalog import Catalog
 
 
@@ -86,4 +94,86 @@ def test_an_upgrade_keeps_the_data(empty_database_url: str) -> None:
         )
         known = session.scalars(select(ReportRow.known_at)).all()
         assert known == [at] * 3
+    database.dispose()
+
+
+def test_the_history_upgrade_keeps_every_point_as_it_was_served(empty_database_url: str) -> None:
+    """A history row of the 0008 schema kept the whole forecast; from 0009 it keeps the point
+    the history serves, made from it; a downgrade gives the earlier schema what it read."""
+    database = open_database(empty_database_url)
+    migrate(database, "0008")
+    at = dt.datetime(2022, 7, 19, 12, 30, tzinfo=dt.UTC)
+    probabilities = [
+        {"outcome": o, "mean": 0.25, "lower": 0.1, "upper": 0.5, "words": "unlikely"}
+        for o in ("no_entry", "false_flag", "direct_invasion")
+    ]
+    served = {"as_of": "2022-07-19", "artifact_id": "m-1", "evidence_hash": "e" * 64}
+    served |= {"reports_used": 2, "probabilities": probabilities}
+    forecast = served | {"case_id": "c", "drivers": [], "next": [], "warnings": []}
+    case = {"id": "c", "title": "t", "state": "s", "target": "x", "kind": "start_war"}
+    case |= {"horizon_days": 90, "created_at": at, "opened_on": dt.date(2022, 1, 1)}
+    old_history = table(
+        "forecasts",
+        *(column(name) for name in ("case_id", "artifact_id", "reports_hash")),
+        column("as_of", Date),
+        column("recorded_at", UtcDateTime),
+        column("payload", JSON),
+    )
+    with database.begin() as connection:
+        connection.execute(insert(CaseRow), [case])
+        point = {"case_id": "c", "as_of": dt.date(2022, 7, 19), "artifact_id": "m-1"}
+        point |= {"reports_hash": "h", "recorded_at": at, "payload": forecast}
+        connection.execute(insert(old_history), [point] * 3)
+    migrate(database)
+    with Session(database) as session:
+        rows, more = history.points(session, "c", Page(limit=10))
+    assert not more and len(rows) == 3
+    expected = served | {"recorded_at": "2022-07-19T12:30:00Z"}
+    assert all(json.loads(row.point) == expected for row in rows)
+    assert HistoryPoint.model_validate_json(rows[0].point).recorded_at == at
+    with database.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    with database.connect() as connection:
+        payloads = connection.execute(select(old_history.c.payload)).scalars().all()
+    assert payloads == [served] * 3
+    database.dispose()
+
+
+def test_the_migrations_make_the_tables_the_code_declares(database_url: str) -> None:
+    database = open_database(database_url)
+    with database.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    if database.dialect.name == "sqlite":
+        # SQLite cannot alter a column of a table others refer to: 0005 left it nullable.
+        [(change,)] = differences
+        assert change[0] == "modify_nullable" and change[2:4] == ("cases", "opened_on")
+    else:
+        assert differences == []
+    database.dispose()
+
+
+def test_a_cases_latest_point_is_found_by_its_index_whatever_other_cases_hold(
+    database_url: str,
+) -> None:
+    """What every write reads: on PostgreSQL, with the index on case_id alone, it was planned
+    as a backward scan of the primary key through every newer row of other cases."""
+    database = open_database(database_url)
+    at = dt.datetime(2022, 7, 19, tzinfo=dt.UTC)
+    case = {"title": "t", "state": "s", "target": "x", "kind": "start_war", "horizon_days": 90}
+    case |= {"created_at": at, "opened_on": dt.date(2022, 1, 1)}
+    point = {"as_of": dt.date(2022, 7, 19), "artifact_id": "m-1", "reports_hash": "h"}
+    point |= {"recorded_at": at, "point": "{}"}
+    with database.begin() as connection:
+        connection.execute(insert(CaseRow), [case | {"id": "quiet"}, case | {"id": "busy"}])
+        connection.execute(insert(ForecastRow), [point | {"case_id": "quiet"}] * 5)
+        connection.execute(insert(ForecastRow), [point | {"case_id": "busy"}] * 20_000)
+        connection.exec_driver_sql("ANALYZE")
+        latest = history.LATEST.params(case_id="quiet")
+        sql = str(latest.compile(connection, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN QUERY PLAN " if database.dialect.name == "sqlite" else "EXPLAIN "
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(explain + sql))
+    assert "ix_forecasts_by_case" in plan, plan
     database.dispose()

@@ -19,10 +19,11 @@ from app.store import alerts as store
 from app.store import keys
 from app.store.cases import begin_writing, case_head, lock_case
 from app.store.tables import AlertDeliveryRow, AlertRuleRow
+from models.contract import MAX_ROW_ID
 from models.errors import InputError
 
 router = APIRouter(prefix=f"{API}/cases/{{case_id}}/alerts", tags=["alerts"])
-RuleId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The rule's id.")]
+RuleId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The rule's id.")]
 MAX_DELIVERY_PAGE = 1000
 
 
@@ -88,7 +89,9 @@ def delivery_log(
     rule_id: RuleId,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_DELIVERY_PAGE)] = 100,
-    before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="A delivery's id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="A delivery's id.")
+    ] = None,
 ) -> list[DeliveryOut]:
     """The rule's deliveries, newest first, with each one's attempts and last result, and
     what it sends: `limit` of them, older than `before` (the last id of the previous page)."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.encoders import jsonable_encoder
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from app import live
 from app.api import API
 from app.api.deps import AnalystDep, CaseId, EngineDep, SessionDep
+from app.api.pages import PAGED, CasesPage, paged
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import today
 from app.schemas import CaseIn, CaseOut, ClockIn, PriorIn
@@ -33,10 +35,15 @@ def create_case(case: CaseIn, session: SessionDep, actor: AnalystDep) -> CaseOut
     return CaseOut.model_validate(cases.create_case(session, case, actor.name))
 
 
-@router.get("", response_model=list[CaseOut])
-def list_cases(session: SessionDep) -> list[CaseOut]:
-    """Every watched case."""
-    return [CaseOut.model_validate(row) for row in cases.list_cases(session)]
+@router.get("", response_model=list[CaseOut], responses=PAGED)
+def list_cases(request: Request, session: SessionDep, page: CasesPage) -> Response:
+    """The watched cases, a page at a time in the order of their ids (`Link`: the next page)."""
+    rows, more = cases.list_cases(session, page)
+    content = _CASES.dump_json([CaseOut.model_validate(row) for row in rows]).decode()
+    return paged(request, content, (rows[-1].id,) if more else None)
+
+
+_CASES = TypeAdapter(list[CaseOut])
 
 
 @router.get("/{case_id}", response_model=CaseOut, responses=CASE)

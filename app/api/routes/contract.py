@@ -23,8 +23,10 @@ _CONTRACT = ContractOut(
         "note": contract.MAX_NOTE,
         "idempotency_key": contract.MAX_IDEMPOTENCY_KEY,
         "url": contract.MAX_URL,
+        "cursor": contract.MAX_CURSOR,
     },
     max_reports=contract.MAX_REPORTS,
+    page_items={"default": contract.PAGE_DEFAULT, "max": contract.PAGE_MAX},
     horizon_days=contract.HORIZON_DAYS,
     thresholds=ThresholdsOut(reliable_pareto_k=contract.RELIABLE_K, surprise_z=contract.SURPRISE_Z),
 )
@@ -32,6 +34,6 @@ _CONTRACT = ContractOut(
 
 @router.get("", response_model=ContractOut)
 async def describe_contract() -> ContractOut:
-    """The outcomes and their labels, the limits of lengths and of a request, a new case's
-    horizon, and the thresholds of a doubtful forecast."""
+    """The outcomes and their labels, the limits of lengths, of a request and of a page, a new
+    case's horizon, and the thresholds of a doubtful forecast."""
     return _CONTRACT

@@ -5,22 +5,28 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from app import timeline as timelines
 from app.api import API
 from app.api.deps import CaseId, ServiceDep, SessionDep
+from app.api.pages import LINK_HEADER, HistoryPage, paged
 from app.api.responses import CASE, errors
 from app.forecasting import today
 from app.live import Served
 from app.schemas import ChangesOut, HistoryPoint, TimelineOut
+from app.service import ForecastService
 from app.store import history
 from app.store.cases import CaseHead
+from app.store.pages import Page
 from models.catalog import OUTCOMES
 from models.errors import EvidenceError
 from models.fields import IsoDate
@@ -149,41 +155,64 @@ def _until(end: dt.date | None, case: CaseHead) -> dt.date:
     "/history",
     response_model=list[HistoryPoint],
     responses={
-        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV on request"},
+        200: {
+            "content": {"text/csv": {}},
+            "description": "A page of JSON, or the whole history as CSV on request.",
+            "headers": LINK_HEADER,
+        },
         **CASE,
     },
 )
 def get_history(
-    case_id: CaseId, request: Request, session: SessionDep
-) -> list[HistoryPoint] | Response:
+    case_id: CaseId, request: Request, session: SessionDep, service: ServiceDep, page: HistoryPage
+) -> Response:
     """The audit record: every forecast the service has served for the case, in wall-clock
-    time, one point per change of evidence or model (`Accept: text/csv` for CSV). For the
-    forecast in the case's own time, see `/timeline`."""
-    points = [
-        HistoryPoint.model_validate(row.payload | {"recorded_at": row.recorded_at})
-        for row in history.points(session, case_id)
-    ]
+    time, one point per change of evidence or model, a page at a time (`Link`: the next
+    page). `Accept: text/csv` streams the whole record as CSV, oldest first. For the forecast
+    in the case's own time, see `/timeline`."""
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(_csv(points), media_type="text/csv")
-    return points
+        history.points(session, case_id, Page(limit=1))  # a 404 before the stream starts
+        return StreamingResponse(_csv(service, case_id), media_type="text/csv")
+    rows, more = history.points(session, case_id, page)
+    content = "[" + ",".join(row.point for row in rows) + "]"
+    return paged(request, content, (rows[-1].id,) if more else None)
 
 
-def _csv(points: list[HistoryPoint]) -> str:
+CSV_BATCH = 1000
+"""Points read at a time for a CSV export, each batch in a session of its own."""
+
+
+def _csv(service: ForecastService, case_id: str) -> Iterator[str]:
+    """The case's whole history as CSV, a batch of points at a time: memory stays bounded
+    however long the record, and no transaction stays open while the client reads."""
     columns = ["recorded_at", "as_of", "artifact_id", "reports_used"]
     columns += [f"{o}_{part}" for o in OUTCOMES for part in ("mean", "lower", "upper")]
+    yield _csv_line(columns)
+    page = Page(limit=CSV_BATCH)
+    while True:
+        with service.sessions() as session:
+            rows, more = history.points(session, case_id, page)
+        yield "".join(_csv_line(_csv_row(json.loads(row.point))) for row in rows)
+        if not more:
+            return
+        page = Page(limit=CSV_BATCH, after=(rows[-1].id,))
+
+
+def _csv_row(point: dict[str, Any]) -> list[str | int | float]:
+    probabilities = {p["outcome"]: p for p in point["probabilities"]}
+    row: list[str | int | float] = [
+        point["recorded_at"],
+        point["as_of"],
+        point["artifact_id"],
+        point["reports_used"],
+    ]
+    for outcome in OUTCOMES:
+        p = probabilities[outcome]
+        row += [p["mean"], p["lower"], p["upper"]]
+    return row
+
+
+def _csv_line(values: list[Any]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for point in points:
-        probabilities = {p.outcome: p for p in point.probabilities}
-        row: list[str | int | float] = [
-            point.recorded_at.isoformat(),
-            point.as_of.isoformat(),
-            point.artifact_id,
-            point.reports_used,
-        ]
-        for outcome in OUTCOMES:
-            p = probabilities[outcome]
-            row += [p.mean, p.lower, p.upper]
-        writer.writerow(row)
+    csv.writer(out).writerow(values)
     return out.getvalue()

@@ -11,7 +11,7 @@ from app.api.deps import AdminDep, SessionDep
 from app.api.responses import BODY, WRITE, errors
 from app.schemas import AuditEntryOut, KeyIn, KeyOut, NewKeyOut
 from app.store import keys
-from models.contract import KEY_NAME
+from models.contract import KEY_NAME, MAX_ROW_ID
 
 router = APIRouter(prefix=API, tags=["keys and audit"])
 KeyName = Annotated[str, Path(pattern=KEY_NAME, description="The key's name.")]
@@ -54,7 +54,7 @@ def audit(
     session: SessionDep,
     actor: AdminDep,
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
-    before: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="An entry's id.")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="An entry's id.")] = None,
 ) -> list[AuditEntryOut]:
     """Every write, newest first, with who made it: `limit` entries, older than `before`
     (the last id of the previous page) if given. Entries are appended, never changed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app.api import API
@@ -18,6 +18,7 @@ from app.api.deps import (
     ServiceDep,
     SessionDep,
 )
+from app.api.pages import PAGED, ReportsPage, paged
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
 from app.schemas import PostedReports, ReportIn, ReportOut
@@ -65,20 +66,25 @@ async def post_reports(
 _REPORTS = TypeAdapter(list[ReportOut])
 
 
-@router.get("", response_model=list[ReportOut], responses=CASE)
+@router.get("", response_model=list[ReportOut], responses=CASE | PAGED)
 def list_reports(
     case_id: CaseId,
+    request: Request,
     session: SessionDep,
     engine: EngineDep,
+    page: ReportsPage,
     indicator: Annotated[str | None, Query(max_length=MAX_INDICATOR_ID)] = None,
     since: IsoDate | None = None,
-) -> list[ReportOut]:
-    """A case's reports, retracted ones included (see retracted_at)."""
+) -> Response:
+    """A case's reports, retracted ones included (see retracted_at), a page at a time in the
+    order they were observed (`Link`: the next page)."""
     if indicator is not None and indicator not in engine.catalog.position:
         hint = did_you_mean(indicator, engine.catalog.ids)
         raise EvidenceError("query.indicator", f"unknown indicator {indicator!r}{hint}")
-    rows = store.list_reports(session, case_id, indicator, since)
-    return [ReportOut.model_validate(row) for row in rows]
+    rows, more = store.reports_page(session, case_id, page, indicator, since)
+    content = _REPORTS.dump_json([ReportOut.model_validate(row) for row in rows]).decode()
+    last = rows[-1] if more else None
+    return paged(request, content, None if last is None else (last.observed_on, last.id))
 
 
 @router.delete("/{report_id}", response_model=ReportOut, responses=WRITE | CASE)

@@ -128,11 +128,12 @@ function standing(report, asOf) {
 
 /** The case's reports, newest first, each with its standing on `asOf`. Ages are counted to
  * that day: a historical case's reports are not years old on its clock. */
-export function renderReports(reports, asOf, labelOf) {
+export function renderReports(reports, older, asOf, labelOf) {
   const reference = Date.parse(asOf);
   const live = reports.filter((r) => !r.retracted_at).length;
   const retracted = reports.length - live;
-  setText($("reports-count"), `(${live}${retracted ? `, ${retracted} retracted` : ""})`);
+  const count = `${live}${retracted ? `, ${retracted} retracted` : ""}`;
+  setText($("reports-count"), older ? `(the latest ${reports.length}: ${count})` : `(${count})`);
   const rows = [...reports].sort(newestFirst).map((r) =>
     h(
       "tr",

@@ -13,8 +13,9 @@ import {
   utcDateTime,
 } from "../format.js";
 
-/** The timeline chart at the box's width, and the audit record (newest first). */
-export function renderHistory(timeline, history, labelOf) {
+/** The timeline chart at the box's width, and the audit record (`history`: its newest points,
+ * newest first; `older`: whether there are older ones). */
+export function renderHistory(timeline, history, older, labelOf) {
   const box = $("history-chart-box");
   const width = Math.max(280, Math.floor(box.clientWidth));
   const description = drawTimeline($("history-chart"), {
@@ -24,7 +25,7 @@ export function renderHistory(timeline, history, labelOf) {
     labelOf,
   });
   setText($("history-chart-desc"), description);
-  const rows = [...history].reverse().map((point) =>
+  const rows = history.map((point) =>
     h(
       "tr",
       {},
@@ -37,6 +38,10 @@ export function renderHistory(timeline, history, labelOf) {
       }),
     ),
   );
+  if (older) {
+    const text = "Older forecasts are left out here: GET /v1/cases/{id}/forecast/history pages through them all.";
+    rows.push(h("tr", { class: "older" }, h("td", { colspan: String(3 + OUTCOMES.length) }, text)));
+  }
   $("history-rows").replaceChildren(...rows);
 }
 
