@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python -m bench.bench_timeline
 	$(BIN)/python -m bench.bench_alerts
 	$(BIN)/python -m bench.bench_cli
+	$(BIN)/python -m bench.bench_pages
 
 serve: install
 	$(BIN)/python -m app.serve

@@ -20,9 +20,10 @@ import json
 import logging
 import random
 import ssl
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -164,12 +165,38 @@ def _delivery_of(session: Session) -> AlertDelivery | None:
 
 @event.listens_for(Session, "after_commit")
 def _hand_over(session: Session) -> None:
-    """Once alerts leased to this process are committed, send them now (from the event loop).
-    Should the delivery have stopped meanwhile, the lease runs out and any process sends them."""
+    """Once alerts leased to this process are committed, send them now (from the event loop),
+    or when the thread's `sent_after_answers` block ends. Should the delivery have stopped
+    meanwhile, the lease runs out and any process sends them."""
     due = session.info.pop(_FIRED, None)
     delivery = _delivery_of(session) if due else None
-    if delivery is not None:
+    if delivery is None:
+        return
+    held = getattr(_held, "alerts", None)
+    if held is None:
         delivery.send_soon(due)
+    else:
+        held.append((delivery, due))
+
+
+_held = threading.local()
+"""Per thread: the alerts committed inside its `sent_after_answers` block, if in one."""
+
+
+@contextlib.contextmanager
+def sent_after_answers() -> Iterator[None]:
+    """Alerts committed in this block (on this thread) are handed to their delivery when it
+    ends, not at their commit: the report writer answers the writes of its commit first, so
+    that sending an alert does not hold up the answer to the write that fired it (sent at the
+    commit, its start ran on the event loop before that answer)."""
+    held: list[tuple[AlertDelivery, list[store.Due]]] = []
+    _held.alerts = held
+    try:
+        yield
+    finally:
+        _held.alerts = None
+        for delivery, due in held:
+            delivery.send_soon(due)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -24,7 +24,7 @@ from sqlalchemy import Row
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from app import live
+from app import alerts, live
 from app.access import judge
 from app.forecasting import check_period
 from app.live import Served
@@ -117,10 +117,11 @@ class ReportWriter:
             while not self._queue.empty() and jobs[-1] is not None:
                 jobs.append(self._queue.get())
             for turn in _in_turn(jobs):
-                if isinstance(turn, _Retract):
-                    self._retract(turn)
-                else:
-                    self._write_group(turn)
+                with alerts.sent_after_answers():
+                    if isinstance(turn, _Retract):
+                        self._retract(turn)
+                    else:
+                        self._write_group(turn)
             if jobs[-1] is None:
                 return
 
