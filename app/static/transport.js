@@ -80,13 +80,15 @@ export class Reader {
     return { items: await response.json(), next: nextLink(response.headers.get("Link")) };
   }
 
-  /** Every item of a list, page after page. */
+  /** Every item of a list, page after page (each next page asked of this page's origin: a
+   * proxy in front of the service may not have told it the name it is reached by). */
   async readAll(path, signal) {
     const items = [];
     for (let next = path; next !== null; ) {
       const page = await this.readPage(next, signal);
       items.push(...page.items);
-      next = page.next;
+      const link = page.next === null ? null : new URL(page.next, location.href);
+      next = link === null ? null : link.pathname + link.search;
     }
     return items;
   }
