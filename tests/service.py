@@ -45,6 +45,18 @@ def service_of(client: TestClient) -> ForecastService:
     return service
 
 
+def every_item(url: str) -> list[dict[str, Any]]:
+    """Every item of a list a running service serves, its pages followed by their links."""
+    items: list[dict[str, Any]] = []
+    next_page: str | None = url
+    while next_page is not None:
+        answer = httpx.get(next_page, timeout=10)
+        answer.raise_for_status()
+        items += answer.json()
+        next_page = answer.links.get("next", {}).get("url")
+    return items
+
+
 def report(**change: Any) -> dict[str, Any]:
     base = {
         "indicator": "covert_mobilization",

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from ..receiver import receiving
-from ..service import AUTH, BELARUS, FORECAST, REPORTS, report, server_process
+from ..service import AUTH, BELARUS, FORECAST, REPORTS, every_item, report, server_process
 
 pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
@@ -96,7 +96,7 @@ def assert_durable(url: str, posts: list[Body], acked: dict[int, list[int]]) -> 
     """What the store holds after a kill: nothing twice, nothing that was not sent, every
     acknowledged report under the id it was acknowledged with, every other POST whole or not at
     all, and a forecast that counts exactly the stored reports."""
-    rows = httpx.get(f"{url}{REPORTS}", timeout=10).json()
+    rows = every_item(f"{url}{REPORTS}")
     counts = Counter(row["idempotency_key"] for row in rows)
     assert [key for key, count in counts.items() if count > 1] == []
     by_key = {row["idempotency_key"]: row for row in rows}

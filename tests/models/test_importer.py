@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from models.cli import app
 
-from ..service import BELARUS, TOKEN, serving
+from ..service import BELARUS, TOKEN, every_item, serving
 
 pytestmark = pytest.mark.system  # uvicorn in processes of its own
 
@@ -42,7 +42,7 @@ def new_case(url: str, case_id: str) -> str:
 
 
 def stored(url: str, case_id: str) -> list[dict[str, object]]:
-    return list(httpx.get(f"{url}/v1/cases/{case_id}/reports").json())
+    return every_item(f"{url}/v1/cases/{case_id}/reports")
 
 
 def run(url: str, file: Path, case_id: str, *options: str) -> tuple[int, str, str]:
