@@ -94,11 +94,11 @@ ReportsPage = Annotated[Page, Depends(paging(dt.date, int))]
 CasesPage = Annotated[Page, Depends(paging(str))]
 
 
-def paged(request: Request, content: str, last: tuple[Any, ...] | None) -> Response:
-    """A page's answer (JSON `content`), linking to the next page when `last`, the order key of
-    the page's last item, is given (more items follow it)."""
+def paged(request: Request, content: str, after: tuple[Any, ...] | None) -> Response:
+    """A page's answer (JSON `content`), linking to the next page when `after`, the order key
+    of the page's last item, is given (more items follow it)."""
     response = Response(content, media_type="application/json")
-    if last is not None:
-        following = request.url.include_query_params(cursor=cursor_of(last))
+    if after is not None:
+        following = request.url.include_query_params(cursor=cursor_of(after))
         response.headers["Link"] = f'<{following}>; rel="next"'
     return response

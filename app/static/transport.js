@@ -67,16 +67,20 @@ export class Reader {
     }
   }
 
-  async readJson(path, signal) {
+  /** A successful answer; an HttpError for any other. */
+  async readOk(path, signal) {
     const response = await this.read(path, { signal });
     if (!response.ok) throw await errorFrom(response);
-    return response.json();
+    return response;
+  }
+
+  async readJson(path, signal) {
+    return (await this.readOk(path, signal)).json();
   }
 
   /** One page of a list: its items, and the next page's address (null at the end). */
   async readPage(path, signal) {
-    const response = await this.read(path, { signal });
-    if (!response.ok) throw await errorFrom(response);
+    const response = await this.readOk(path, signal);
     return { items: await response.json(), next: nextLink(response.headers.get("Link")) };
   }
 

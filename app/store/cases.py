@@ -120,9 +120,11 @@ def set_prior(session: Session, case_id: str, prior: OutcomeProbabilities | None
     return CaseHead.of(row)
 
 
-def list_cases(session: Session, page: Page) -> tuple[Sequence[CaseRow], bool]:
-    """A page of the cases in the order of their ids, and whether more follow."""
-    return split(session.scalars(keyset(select(CaseRow), [CaseRow.id], page)).all(), page)
+def list_cases(session: Session, page: Page) -> tuple[Sequence[CaseRow], tuple[str] | None]:
+    """A page of the cases in the order of their ids, and where the next page starts (None:
+    no more)."""
+    order = (CaseRow.id,)
+    return split(session.scalars(keyset(select(CaseRow), order, page)).all(), page, order)
 
 
 def begin_writing(session: Session) -> None:

@@ -53,12 +53,18 @@ LATEST = (  # the case's latest point: what every write of the case reads (index
 _INSERT_POINT = insert(ForecastRow)
 
 
-def points(session: Session, case_id: str, page: Page) -> tuple[Sequence[Row[int, str]], bool]:
+def points(
+    session: Session, case_id: str, page: Page
+) -> tuple[Sequence[Row[int, str]], tuple[int] | None]:
     """A page of a case's history in the order recorded (ids and points' JSON as served), and
-    whether more follow it. NotFoundError for an unknown case."""
+    where the next page starts (None: no more). NotFoundError for an unknown case."""
     get_case(session, case_id)
     query = select(ForecastRow.id, ForecastRow.point).where(ForecastRow.case_id == case_id)
-    return split(session.execute(keyset(query, [ForecastRow.id], page)).all(), page)
+    rows = session.execute(keyset(query, _ORDER, page)).all()
+    return split(rows, page, _ORDER)
+
+
+_ORDER = (ForecastRow.id,)
 
 
 def artifact_at(session: Session, case_id: str, moment: dt.datetime) -> str | None:

@@ -30,6 +30,12 @@ def keyset[S: Select[*tuple[Any, ...]]](query: S, key: Sequence[Any], page: Page
     return query.order_by(*order).limit(page.limit + 1)
 
 
-def split[T](rows: Sequence[T], page: Page) -> tuple[Sequence[T], bool]:
-    """The page's items, and whether more come after them."""
-    return rows[: page.limit], len(rows) > page.limit
+def split[T](
+    rows: Sequence[T], page: Page, key: Sequence[Any]
+) -> tuple[Sequence[T], tuple[Any, ...] | None]:
+    """The page's items (of rows read by `keyset` on `key`), and the order key of the last of
+    them if more follow (where the next page starts), else None."""
+    items = rows[: page.limit]
+    if len(rows) <= page.limit:
+        return items, None
+    return items, tuple(getattr(items[-1], column.key) for column in key)

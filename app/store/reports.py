@@ -139,16 +139,17 @@ def reports_page(
     page: Page,
     indicator: str | None = None,
     since: dt.date | None = None,
-) -> tuple[Sequence[Row[Any]], bool]:
+) -> tuple[Sequence[Row[Any]], tuple[Any, ...] | None]:
     """A page of a case's reports (retracted ones included) in observation order, only those
-    on `indicator` or observed `since` if given, and whether more follow."""
+    on `indicator` or observed `since` if given, and where the next page starts (None: no
+    more)."""
     get_case(session, case_id)
     query = select(*REPORT_COLUMNS).where(ReportRow.case_id == case_id)
     if indicator is not None:
         query = query.where(ReportRow.indicator == indicator)
     if since is not None:
         query = query.where(ReportRow.observed_on >= since)
-    return split(session.execute(keyset(query, REPORT_ORDER, page)).all(), page)
+    return split(session.execute(keyset(query, REPORT_ORDER, page)).all(), page, REPORT_ORDER)
 
 
 def retract_report(

@@ -126,8 +126,8 @@ def test_the_history_upgrade_keeps_every_point_as_it_was_served(empty_database_u
         connection.execute(insert(old_history), [point] * 3)
     migrate(database)
     with Session(database) as session:
-        rows, more = history.points(session, "c", Page(limit=10))
-    assert not more and len(rows) == 3
+        rows, after = history.points(session, "c", Page(limit=10))
+    assert after is None and len(rows) == 3
     expected = served | {"recorded_at": "2022-07-19T12:30:00Z"}
     assert all(json.loads(row.point) == expected for row in rows)
     assert HistoryPoint.model_validate_json(rows[0].point).recorded_at == at

@@ -8,7 +8,7 @@ import pytest
 from scipy.special import logsumexp
 
 from models.catalog import load_catalog
-from models.evaluation import CORRELATION_GRID, _IndependentModel
+from models.evaluation import CORRELATION_GRID, NESTED_DRAWS, _IndependentModel
 from models.evidence import evidence_from_states
 from models.reference import load_reference
 
@@ -18,7 +18,7 @@ from ..synthetic import independent_draws
 def term_by_term(model: _IndependentModel, g: int, prior: np.ndarray) -> np.ndarray:
     """Each candidate's nested log score written out one case at a time."""
     families = model.reference.family_index
-    thin = slice(None, None, max(1, model.theta.shape[0] // 1000))
+    thin = slice(None, None, max(1, model.theta.shape[0] // NESTED_DRAWS))
     family_lik = [model.case_log_lik[cases][:, thin].sum(axis=0) for cases in families]
     scores = np.zeros(len(CORRELATION_GRID))
     for r_index, r in enumerate(CORRELATION_GRID):

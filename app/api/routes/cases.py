@@ -38,9 +38,9 @@ def create_case(case: CaseIn, session: SessionDep, actor: AnalystDep) -> CaseOut
 @router.get("", response_model=list[CaseOut], responses=PAGED)
 def list_cases(request: Request, session: SessionDep, page: CasesPage) -> Response:
     """The watched cases, a page at a time in the order of their ids (`Link`: the next page)."""
-    rows, more = cases.list_cases(session, page)
+    rows, after = cases.list_cases(session, page)
     content = _CASES.dump_json([CaseOut.model_validate(row) for row in rows]).decode()
-    return paged(request, content, (rows[-1].id,) if more else None)
+    return paged(request, content, after)
 
 
 _CASES = TypeAdapter(list[CaseOut])

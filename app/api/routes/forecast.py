@@ -25,7 +25,7 @@ from app.live import Served
 from app.schemas import ChangesOut, HistoryPoint, TimelineOut
 from app.service import ForecastService
 from app.store import history
-from app.store.cases import CaseHead
+from app.store.cases import CaseHead, get_case
 from app.store.pages import Page
 from models.catalog import OUTCOMES
 from models.errors import EvidenceError
@@ -171,11 +171,10 @@ def get_history(
     page). `Accept: text/csv` streams the whole record as CSV, oldest first. For the forecast
     in the case's own time, see `/timeline`."""
     if "text/csv" in request.headers.get("accept", ""):
-        history.points(session, case_id, Page(limit=1))  # a 404 before the stream starts
+        get_case(session, case_id)  # a 404 before the stream starts
         return StreamingResponse(_csv(service, case_id), media_type="text/csv")
-    rows, more = history.points(session, case_id, page)
-    content = "[" + ",".join(row.point for row in rows) + "]"
-    return paged(request, content, (rows[-1].id,) if more else None)
+    rows, after = history.points(session, case_id, page)
+    return paged(request, "[" + ",".join(row.point for row in rows) + "]", after)
 
 
 CSV_BATCH = 1000
@@ -188,14 +187,12 @@ def _csv(service: ForecastService, case_id: str) -> Iterator[str]:
     columns = ["recorded_at", "as_of", "artifact_id", "reports_used"]
     columns += [f"{o}_{part}" for o in OUTCOMES for part in ("mean", "lower", "upper")]
     yield _csv_line(columns)
-    page = Page(limit=CSV_BATCH)
-    while True:
+    page: Page | None = Page(limit=CSV_BATCH)
+    while page is not None:
         with service.sessions() as session:
-            rows, more = history.points(session, case_id, page)
+            rows, after = history.points(session, case_id, page)
         yield "".join(_csv_line(_csv_row(json.loads(row.point))) for row in rows)
-        if not more:
-            return
-        page = Page(limit=CSV_BATCH, after=(rows[-1].id,))
+        page = None if after is None else Page(limit=CSV_BATCH, after=after)
 
 
 def _csv_row(point: dict[str, Any]) -> list[str | int | float]:

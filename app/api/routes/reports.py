@@ -81,10 +81,9 @@ def list_reports(
     if indicator is not None and indicator not in engine.catalog.position:
         hint = did_you_mean(indicator, engine.catalog.ids)
         raise EvidenceError("query.indicator", f"unknown indicator {indicator!r}{hint}")
-    rows, more = store.reports_page(session, case_id, page, indicator, since)
+    rows, after = store.reports_page(session, case_id, page, indicator, since)
     content = _REPORTS.dump_json([ReportOut.model_validate(row) for row in rows]).decode()
-    last = rows[-1] if more else None
-    return paged(request, content, None if last is None else (last.observed_on, last.id))
+    return paged(request, content, after)
 
 
 @router.delete("/{report_id}", response_model=ReportOut, responses=WRITE | CASE)
