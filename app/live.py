@@ -182,6 +182,7 @@ def update(
         "artifact_id": engine.artifact.id,
         "etag": served.etag,
         "payload": served.payload,
+        "means": {p.outcome: p.mean for p in forecast.probabilities},
     }
     if row is None:
         connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})

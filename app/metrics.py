@@ -1,5 +1,6 @@
-"""Prometheus metrics: requests per route (counts, latencies) and, read at each scrape, each
-case's outcome probabilities, report count and last report time, and the model's age.
+"""Prometheus metrics: requests per route (counts, latencies) and, read from the store for each
+scrape (off the event loop, `CaseGauges`), each case's outcome probabilities, report count and
+last report time, and the model's age.
 
 Request metrics are per process (with `--workers 2`, each worker counts its own requests);
 the case and model gauges are read from the store, so every process reports the same values.
@@ -7,11 +8,12 @@ the case and model gauges are read from the store, so every process reports the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-import json
+import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,7 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.store.tables import CaseRow, ReportRow
+from app.store.tables import CaseRow, LiveForecastRow, ReportRow
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -90,12 +94,56 @@ def _route(scope: Scope) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
-@dataclass(frozen=True)
-class CaseFigures:
-    case_id: str
-    probabilities: dict[str, float]
-    reports: int  # counted: not retracted
-    last_report_at: dt.datetime | None
+SCRAPE_WAIT_SECONDS = 1.0
+"""How long a scrape waits for the case gauges it set building; past that (tens of thousands of
+cases) it serves the ones built for the scrape before."""
+
+
+class CaseGauges:
+    """The per-case gauges' text, built off the event loop from two queries (every case's stored
+    outcome means, and its counted reports and last report time), one build at a time.
+
+    A scrape sets a build going and waits for it up to `SCRAPE_WAIT_SECONDS`, then serves the
+    last one built: the event loop's share of a scrape is the same however many cases there
+    are, and a slow build answers the next scrape. The means are the live forecasts as last
+    stored (a case nobody has read since its day turned shows yesterday's)."""
+
+    def __init__(self, sessions: Callable[[], Session], wait: float = SCRAPE_WAIT_SECONDS) -> None:
+        self._sessions = sessions
+        self._wait = wait
+        self._text: bytes | None = None
+        self._building: asyncio.Task[bytes] | None = None
+
+    async def text(self, artifact_id: str | None) -> bytes:
+        """The gauges' text, the means those of `artifact_id`'s forecasts (None: none)."""
+        building = self._building
+        if building is None:
+            building = asyncio.create_task(asyncio.to_thread(self._build, artifact_id))
+            building.add_done_callback(self._built)
+            self._building = building
+        if self._text is None:  # the first scrape has nothing else to serve
+            return await asyncio.shield(building)
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(building), self._wait)
+        return self._text
+
+    def _build(self, artifact_id: str | None) -> bytes:
+        with self._sessions() as session:
+            counts = case_counts(session)
+            means = {} if artifact_id is None else stored_means(session, artifact_id)
+        scrape = CollectorRegistry()
+        families = _case_gauges(counts, means)
+        scrape.register(_Gauges(lambda: families))
+        return generate_latest(scrape)
+
+    def _built(self, task: asyncio.Task[bytes]) -> None:
+        self._building = None
+        if task.cancelled():
+            return
+        if (error := task.exception()) is not None:  # a waiting scrape answers with it too
+            log.warning("the case gauges could not be built: %s", error)
+            return
+        self._text = task.result()
 
 
 def case_counts(session: Session) -> dict[str, tuple[int, dt.datetime | None]]:
@@ -109,21 +157,31 @@ def case_counts(session: Session) -> dict[str, tuple[int, dt.datetime | None]]:
     return {case_id: (count, last) for case_id, count, last in session.execute(query)}
 
 
-def probabilities(payload: str) -> dict[str, float]:
-    return {p["outcome"]: p["mean"] for p in json.loads(payload)["probabilities"]}
+def stored_means(session: Session, artifact_id: str) -> dict[str, dict[str, float]]:
+    """Per case with a live forecast from this model, its outcome means."""
+    query = select(LiveForecastRow.case_id, LiveForecastRow.means).where(
+        LiveForecastRow.artifact_id == artifact_id
+    )
+    return dict(session.execute(query).all())
 
 
 def exposition(
     registry: CollectorRegistry,
-    cases: Iterable[CaseFigures],
+    case_gauges: bytes,
     artifact_id: str | None,
     fitted_at: dt.datetime | None,
 ) -> bytes:
-    """The text format: the request metrics and this scrape's gauges."""
+    """The text format: the request metrics, the case gauges and the model's age."""
     scrape = CollectorRegistry()
-    families = _gauges(list(cases), artifact_id, fitted_at)
-    scrape.register(_Gauges(lambda: families))
-    return generate_latest(registry) + generate_latest(scrape)
+    if artifact_id is not None and fitted_at is not None:
+        age = GaugeMetricFamily(
+            "escalation_model_age_seconds",
+            "Seconds since the served model artifact was fitted.",
+            labels=["artifact_id"],
+        )
+        age.add_metric([artifact_id], (dt.datetime.now(dt.UTC) - fitted_at).total_seconds())
+        scrape.register(_Gauges(lambda: [age]))
+    return generate_latest(registry) + case_gauges + generate_latest(scrape)
 
 
 class _Gauges(Collector):
@@ -134,8 +192,8 @@ class _Gauges(Collector):
         return self._families()
 
 
-def _gauges(
-    cases: list[CaseFigures], artifact_id: str | None, fitted_at: dt.datetime | None
+def _case_gauges(
+    counts: dict[str, tuple[int, dt.datetime | None]], means: dict[str, dict[str, float]]
 ) -> list[Metric]:
     probability = GaugeMetricFamily(
         "escalation_outcome_probability",
@@ -152,19 +210,10 @@ def _gauges(
         "When the case's last report was received (Unix time).",
         labels=["case_id"],
     )
-    for case in cases:
-        for outcome, mean in case.probabilities.items():
-            probability.add_metric([case.case_id, outcome], mean)
-        reports.add_metric([case.case_id], case.reports)
-        if case.last_report_at is not None:
-            last.add_metric([case.case_id], case.last_report_at.timestamp())
-    families: list[Metric] = [probability, reports, last]
-    if artifact_id is not None and fitted_at is not None:
-        age = GaugeMetricFamily(
-            "escalation_model_age_seconds",
-            "Seconds since the served model artifact was fitted.",
-            labels=["artifact_id"],
-        )
-        age.add_metric([artifact_id], (dt.datetime.now(dt.UTC) - fitted_at).total_seconds())
-        families.append(age)
-    return families
+    for case_id, (count, last_report_at) in counts.items():
+        for outcome, mean in means.get(case_id, {}).items():
+            probability.add_metric([case_id, outcome], mean)
+        reports.add_metric([case_id], count)
+        if last_report_at is not None:
+            last.add_metric([case_id], last_report_at.timestamp())
+    return [probability, reports, last]

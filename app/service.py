@@ -30,7 +30,7 @@ from app.events import ForecastEvents
 from app.forecasting import etag, forecast_from, from_scenario, known_on, today, with_reports
 from app.limits import CostlyWork
 from app.live import LocalPolls, Served
-from app.metrics import case_counts
+from app.metrics import CaseGauges
 from app.scenarios import ScenarioReader
 from app.schemas import ReportIn, WhatIfIn
 from app.security import WrongTokens
@@ -75,6 +75,7 @@ class ForecastService:
     replays: CostlyWork = field(default_factory=lambda: CostlyWork(running=2, waiting=32))
     timeline_points: PointCache = field(default_factory=PointCache)
     events: ForecastEvents = field(init=False)
+    case_gauges: CaseGauges = field(init=False)
     alerts: AlertDelivery = field(init=False)
 
     @classmethod
@@ -105,6 +106,7 @@ class ForecastService:
             ScenarioReader(settings.catalog_path),
         )
         service.events = ForecastEvents(service.now_served)
+        service.case_gauges = CaseGauges(opened)
         # Without a model no forecast ages: only what is in the outbox is delivered.
         ageing = service.now_served if engine is not None else None
         service.alerts = AlertDelivery(settings, database, opened, ageing)
@@ -128,7 +130,7 @@ class ForecastService:
 
     async def current(self, engine: Engine, case_id: str, on: dt.date) -> Served:
         """Today's forecast: the stored one, else brought up to date (off the event loop). 404
-        for an unknown case. What a poll, an event stream and a metrics scrape all serve."""
+        for an unknown case. What a poll and an event stream serve."""
         artifact_id = engine.artifact.id
         stored: Served | None
         if self.local_polls is not None:
@@ -180,15 +182,6 @@ class ForecastService:
         async with self.costly_work.slot():
             loaded = await self.scenarios.read(body.scenario, "body.scenario")
         return await run_in_threadpool(from_scenario, engine, case, loaded)
-
-    async def report_counts(self) -> dict[str, tuple[int, dt.datetime | None]]:
-        """Per case, its counted reports and when the last was received (for /metrics)."""
-
-        def count() -> dict[str, tuple[int, dt.datetime | None]]:
-            with self.sessions() as session:
-                return case_counts(session)
-
-        return await run_in_threadpool(count)
 
     # -- writes: one writer thread per process ---------------------------------------------
 

@@ -145,6 +145,7 @@ class LiveForecastRow(Base):
     artifact_id: Mapped[str] = mapped_column(String(40))
     etag: Mapped[str] = mapped_column(String(100))
     payload: Mapped[str] = mapped_column(Text)  # the ForecastOut's JSON, byte for byte as served
+    means: Mapped[dict[str, float]] = mapped_column(JSON)  # outcome -> its mean (for /metrics)
 
 
 class ApiKeyRow(Base):

@@ -3,6 +3,7 @@ within 2 s; `/metrics` parses as Prometheus text and its gauges match the foreca
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import time
@@ -15,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.metrics import CaseGauges
+
 from ..postgres import emptied
-from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report, serving
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report, service_of, serving
 
 PUSH_SECONDS = 2.0
 """How soon a report posted anywhere must reach every open page."""
@@ -127,6 +130,32 @@ def test_metrics_count_requests_per_route(with_reports: TestClient) -> None:
     assert requests[posts] == 2
     latency = samples["escalation_http_request_duration_seconds_count"]
     assert latency[(("method", "GET"), ("route", route))] >= 2
+
+
+def test_a_scrape_serves_the_gauges_built_before_while_a_build_is_slow(
+    with_reports: TestClient,
+) -> None:
+    """A scrape waits for the case gauges it sets building only so long (here not at all); it
+    then serves the ones built before, and a later scrape gets the new ones."""
+    service = service_of(with_reports)
+    gauges = CaseGauges(service.sessions, wait=0.0)
+    artifact_id = service.model().artifact.id
+
+    async def scrapes() -> tuple[bytes, bytes, bytes]:
+        first = await gauges.text(artifact_id)  # nothing built yet: it waits
+        more = report(indicator="pretext_claims")
+        await asyncio.to_thread(with_reports.post, REPORTS, json=more, headers=AUTH)
+        stale = await gauges.text(artifact_id)
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if (fresh := await gauges.text(artifact_id)) != first:
+                return first, stale, fresh
+        raise AssertionError("the gauges were never built again")
+
+    first, stale, fresh = asyncio.run(scrapes())
+    counted = f'escalation_case_reports{{case_id="{CASE}"}}'
+    assert f"{counted} 2.0" in first.decode() and stale == first
+    assert f"{counted} 3.0" in fresh.decode()
 
 
 def _unix(timestamp: str) -> float:

@@ -21,7 +21,14 @@ from app.settings import Settings
 from app.store import history
 from app.store.db import MIGRATIONS, migrate, open_database
 from app.store.pages import Page
-from app.store.tables import Base, CaseRow, ForecastRow, ReportRow, UtcDateTime
+from app.store.tables import (
+    Base,
+    CaseRow,
+    ForecastRow,
+    LiveForecastRow,
+    ReportRow,
+    UtcDateTime,
+)
 from models.catalog import Catalog
 
 
@@ -139,6 +146,34 @@ def test_the_history_upgrade_keeps_every_point_as_it_was_served(empty_database_u
     with database.connect() as connection:
         payloads = connection.execute(select(old_history.c.payload)).scalars().all()
     assert payloads == [served] * 3
+    database.dispose()
+
+
+def test_the_means_upgrade_reads_each_live_forecast(empty_database_url: str) -> None:
+    """0010 gives each stored live forecast the outcome means its JSON holds."""
+    database = open_database(empty_database_url)
+    migrate(database, "0009")
+    at = dt.datetime(2022, 7, 19, 12, 30, tzinfo=dt.UTC)
+    case = {"id": "c", "title": "t", "state": "s", "target": "x", "kind": "start_war"}
+    case |= {"horizon_days": 90, "created_at": at, "opened_on": dt.date(2022, 1, 1)}
+    means = {"no_entry": 0.5, "false_flag": 0.125, "direct_invasion": 0.375}
+    payload = {"probabilities": [{"outcome": o, "mean": m} for o, m in means.items()]}
+    live = {"case_id": "c", "evidence_on": dt.date(2022, 7, 19), "catalog_sha256": "c" * 64}
+    live |= {"reports_hash": "h", "reports_used": 0, "reports_left_out": 0, "pinned": False}
+    live |= {"log_likelihoods": {}, "artifact_id": "m-1", "etag": '"e"'}
+    old_live = table(
+        "live_forecasts",
+        *(column(name) for name in live if name not in ("evidence_on", "log_likelihoods")),
+        column("evidence_on", Date),
+        column("log_likelihoods", JSON),
+        column("payload"),
+    )
+    with database.begin() as connection:
+        connection.execute(insert(CaseRow), [case])
+        connection.execute(insert(old_live), [live | {"payload": json.dumps(payload)}])
+    migrate(database)
+    with Session(database) as session:
+        assert session.scalars(select(LiveForecastRow.means)).all() == [means]
     database.dispose()
 
 

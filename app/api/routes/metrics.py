@@ -8,8 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import ServiceDep
-from app.forecasting import today
-from app.metrics import CaseFigures, exposition, probabilities
+from app.metrics import exposition
 
 router = APIRouter(tags=["metrics"])
 
@@ -17,16 +16,11 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", include_in_schema=False)
 async def metrics(service: ServiceDep) -> Response:
     """Request counts and latencies per route (this process), and per case its outcome
-    probabilities (as `GET .../forecast` serves them), report count and last report time,
-    and the model artifact's age."""
+    probabilities (its live forecast's), report count and last report time, and the model
+    artifact's age. The case gauges are built off the event loop (`app.metrics.CaseGauges`)."""
     engine = service.engine
-    cases = []
-    for case_id, (reports, last) in (await service.report_counts()).items():
-        means = {}
-        if engine is not None:  # not ready: no forecast, the other gauges still
-            means = probabilities((await service.current(engine, case_id, today())).payload)
-        cases.append(CaseFigures(case_id, means, reports, last))
     artifact_id = engine.artifact.id if engine is not None else None
     fitted = dt.datetime.fromisoformat(engine.artifact.meta["fitted_at"]) if engine else None
-    body = exposition(service.metrics, cases, artifact_id, fitted)
+    case_gauges = await service.case_gauges.text(artifact_id)
+    body = exposition(service.metrics, case_gauges, artifact_id, fitted)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
