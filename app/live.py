@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection, Row, bindparam, delete, insert, select
 from sqlalchemy import Engine as Database
-from sqlalchemy import Row, bindparam, insert, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
@@ -28,11 +28,12 @@ from app.alerts import ForecastChange
 from app.forecasting import etag, known_on
 from app.store import history
 from app.store import reports as store
-from app.store.cases import CaseHead, begin_writing, lock_case
+from app.store.cases import CaseHead, begin_writing, case_head, lock_case
 from app.store.db import require_writable, unwritable
-from app.store.tables import LiveForecastRow, ReportRow
+from app.store.tables import LiveForecastRow, NextForecastRow, ReportRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
+from models.forecast import ForecastOut, Prior
 from models.provenance import Provenance, combined_hash, evidence_hash, prior_key
 from models.timeline import counts_on, end_of
 
@@ -52,15 +53,26 @@ _LOOKUP = select(
     LiveForecastRow.etag,
     LiveForecastRow.payload,
 ).where(LiveForecastRow.case_id == bindparam("case_id"))
+_AHEAD = select(  # read only when the live row's day has gone by (once a day a case)
+    NextForecastRow.evidence_on,
+    NextForecastRow.artifact_id,
+    NextForecastRow.basis,
+    NextForecastRow.etag,
+    NextForecastRow.payload,
+).where(NextForecastRow.case_id == bindparam("case_id"))
 
 
 def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
     """The case's stored forecast if it is the one for `on` (today; a historical case's holds
-    for its clock) from this model: one primary-key read, no ORM. None when there is none yet
-    (or it is stale): then `refresh`."""
+    for its clock) from this model, or the one prepared for `on` from it as it stands
+    (`app.day_ahead`): a primary-key read, no ORM. None when there is none yet (or it is
+    stale): then `refresh`."""
     with database.connect() as connection:
         row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
-    return _current(row, on, artifact_id)
+        if not _gone_by(row, on):
+            return _current(row, on, artifact_id)
+        ahead = connection.execute(_AHEAD, {"case_id": case_id}).first()
+    return _prepared(row, ahead, on, artifact_id)
 
 
 class LocalPolls:
@@ -74,23 +86,33 @@ class LocalPolls:
         self._database = database
         self._path = str(database.url.database)
         self._sql = str(_LOOKUP.compile(dialect=database.dialect))
+        self._ahead_sql = str(_AHEAD.compile(dialect=database.dialect))
         date_type = _LOOKUP.selected_columns.evidence_on.type.dialect_impl(database.dialect)
         self._to_date = date_type.result_processor(database.dialect, None)
         self._connection: Any = None
 
     def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+        row = self._read(self._sql, case_id)
+        if not _gone_by(row, on):
+            return _current(row, on, artifact_id)
+        return _prepared(row, self._read(self._ahead_sql, case_id), on, artifact_id)
+
+    def _read(self, sql: str, case_id: str) -> Sequence[Any] | None:
+        """One row (its first column a date), or None."""
         require_writable(self._path)  # before a connection is even handed out
         if self._connection is None:
             self._connection = self._database.raw_connection()
         try:
-            row = self._connection.driver_connection.execute(self._sql, (case_id,)).fetchone()
+            row: Sequence[Any] | None = self._connection.driver_connection.execute(
+                sql, (case_id,)
+            ).fetchone()
         except sqlite3.Error:  # a storage fault: the next read opens the file afresh,
             if unwritable(self._path) is None:  # if closing this one is safe
                 self.close()
             raise
         if row is not None and self._to_date is not None:
             row = (self._to_date(row[0]), *row[1:])
-        return _current(row, on, artifact_id)
+        return row
 
     def close(self) -> None:
         if self._connection is not None:
@@ -107,6 +129,23 @@ def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served
     return None
 
 
+def _gone_by(row: Sequence[Any] | None, on: dt.date) -> bool:
+    """Whether the live row is a live case's for a day before `on` (its next may be ready)."""
+    return row is not None and not row[1] and row[0] < on
+
+
+def _prepared(
+    row: Sequence[Any] | None, ahead: Sequence[Any] | None, on: dt.date, artifact_id: str
+) -> Served | None:
+    """The forecast prepared for `on` from the live `row` as it stands, if there is one."""
+    if row is None or ahead is None:
+        return None
+    prepared_on, prepared_by, basis, tag, payload = ahead
+    if (prepared_on, prepared_by, basis) == (on, artifact_id, row[3]):
+        return Served(tag, payload)
+    return None
+
+
 def refresh(session: Session, engine: Engine, case_id: str, today: dt.date) -> Served:
     """Bring the case's live forecast up to date, in a transaction of its own (404 for an
     unknown case)."""
@@ -115,6 +154,16 @@ def refresh(session: Session, engine: Engine, case_id: str, today: dt.date) -> S
     served = update(session, engine, case, today)
     session.commit()
     return served
+
+
+def refresh_stale(session: Session, engine: Engine, case_id: str, today: dt.date) -> None:
+    """`refresh` the case's live forecast if it has one (it is stale: the caller has read it);
+    a case without one gets it from its first write, with no history point for a forecast
+    nobody was served."""
+    has_row = session.execute(_LIVE_ETAG, {"case_id": case_id}).first() is not None
+    session.rollback()
+    if has_row:
+        refresh(session, engine, case_id, today)
 
 
 def update(
@@ -129,7 +178,7 @@ def update(
     already written: update the evidence sums of the case's "now" (`today`, or a historical
     case's clock), forecast, store, and add a history point if the reports, the prior or the
     model changed. The caller commits. Core statements: a write's hot path."""
-    catalog, case_id, prior = engine.catalog, case.id, case.prior
+    case_id, prior = case.id, case.prior
     on = case.now(today)
     connection = session.connection()
     row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
@@ -137,25 +186,13 @@ def update(
     # a report was known; the rest is left out until the clock reaches it.
     counted = [report for report in added if counts_on(report, on)]
     stopped = [report for report in retracted if _stopped_counting(report, on)]
-    if row is not None and (row.evidence_on, row.catalog_sha256) == (on, catalog.fingerprint):
-        stored_logs = np.array([row.log_likelihoods[indicator] for indicator in catalog.ids])
-        present, absent = stored_logs[:, 0], stored_logs[:, 1]
-        for sign, reports in ((1.0, counted), (-1.0, stopped)):
-            more_present, more_absent = _log_likelihoods(engine, reports, on)
-            present, absent = present + sign * more_present, absent + sign * more_absent
-        reports_hash = combined_hash(row.reports_hash, counted, stopped)
-        used = row.reports_used + len(counted) - len(stopped)
-        left_out = row.reports_left_out + len(added) - len(counted)
-        left_out -= sum(report.known_at >= end_of(on) for report in retracted)
+    held = _sums_on(connection, engine, row, on)
+    if held is not None:
+        later = len(added) - len(counted) - sum(r.known_at >= end_of(on) for r in retracted)
+        sums = held.moved(engine, on, counted, stopped, later)
     else:  # rebuilt exactly as a replay of that date would be
-        known = known_on(store.list_reports(session, case_id), on, prior)
-        present, absent = _log_likelihoods(engine, known.reports, on)
-        reports_hash, used, left_out = known.reports_hash, len(known.reports), known.left_out
-    digest = evidence_hash(on, reports_hash, prior)
-    predicted = engine.forecast(evidence_from_logs(present, absent), prior)
-    forecast = engine.record(predicted, case_id, Provenance(on, digest, used, left_out))
-    payload = forecast.model_dump_json()
-    served = Served(etag(engine.artifact.id, payload), payload)
+        sums = _rebuilt(session, engine, case_id, prior, on)
+    forecast, served = _forecast(engine, case_id, prior, on, sums)
     moved = ForecastChange(
         case_id,
         None if row is None else row.payload,
@@ -163,20 +200,134 @@ def update(
         _cause(row, engine, on, bool(counted or stopped), case.pinned),
         counted,
         stopped,
-        present,
-        absent,
+        sums.present,
+        sums.absent,
         prior,
     )
     alerts.evaluate(session, engine, moved)
-    values = {
+    values = _columns(engine, on, sums, forecast, served) | {"pinned": case.pinned}
+    if row is None:
+        connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})
+    else:
+        connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
+    history.record(connection, forecast, f"{sums.reports_hash}:{prior_key(prior)}")
+    return served
+
+
+def prepare(session: Session, engine: Engine, case_id: str, on: dt.date) -> bool:
+    """Store the case's forecast for `on`, a day after its live row's, from its reports as they
+    stand (`app.day_ahead`): rebuilt in a read, then stored in a short write of its own only if
+    the live row is still the one it was read with (a write since makes the next pass prepare
+    it again). False when it was not stored: no live row, a pinned one, or one changed since."""
+    basis = session.execute(_LIVE_ROW, {"case_id": case_id}).first()
+    if basis is None or basis.pinned or basis.evidence_on >= on:
+        return False
+    prior = case_head(session, case_id).prior
+    sums = _rebuilt(session, engine, case_id, prior, on)
+    session.rollback()  # the forecast is computed holding no snapshot, no lock
+    forecast, served = _forecast(engine, case_id, prior, on, sums)
+    begin_writing(session)
+    lock_case(session, case_id)
+    connection = session.connection()
+    if connection.execute(_LIVE_ETAG, {"case_id": case_id}).scalar() != basis.etag:
+        session.rollback()
+        return False
+    values = _columns(engine, on, sums, forecast, served) | {"basis": basis.etag}
+    connection.execute(_DROP_NEXT, {"case_id": case_id})
+    connection.execute(_INSERT_NEXT, {"case_id": case_id, **values})
+    session.commit()
+    return True
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """A case's evidence on a day: per indicator the summed log-likelihoods of its reports, which
+    reports they are (`combined_hash`), how many count and how many are not known yet."""
+
+    present: np.ndarray
+    absent: np.ndarray
+    reports_hash: str
+    used: int
+    left_out: int
+
+    @classmethod
+    def stored(cls, row: Row[Any], engine: Engine) -> _Sums:
+        logs = np.array([row.log_likelihoods[indicator] for indicator in engine.catalog.ids])
+        return cls(logs[:, 0], logs[:, 1], row.reports_hash, row.reports_used, row.reports_left_out)
+
+    def moved(
+        self,
+        engine: Engine,
+        on: dt.date,
+        counted: Sequence[ReportLike],
+        stopped: Sequence[ReportLike],
+        later: int,
+    ) -> _Sums:
+        """These sums with `counted` reports added and `stopped` ones taken out, and `later`
+        more reports stored that are not known on `on`."""
+        present, absent = self.present, self.absent
+        for sign, reports in ((1.0, counted), (-1.0, stopped)):
+            more_present, more_absent = _log_likelihoods(engine, reports, on)
+            present, absent = present + sign * more_present, absent + sign * more_absent
+        return _Sums(
+            present,
+            absent,
+            combined_hash(self.reports_hash, counted, stopped),
+            self.used + len(counted) - len(stopped),
+            self.left_out + later,
+        )
+
+
+def _sums_on(
+    connection: Connection, engine: Engine, row: Row[Any] | None, on: dt.date
+) -> _Sums | None:
+    """The stored sums that hold on `on`: the live row's if it is for `on`, else those prepared
+    for `on` from it as it stands (the next day's, which are then taken: their day has come);
+    None when a rebuild is needed."""
+    if row is None:
+        return None
+    if (row.evidence_on, row.catalog_sha256) == (on, engine.catalog.fingerprint):
+        return _Sums.stored(row, engine)
+    ahead = connection.execute(_NEXT_ROW, {"case_id": row.case_id}).first()
+    if ahead is None:
+        return None
+    connection.execute(_DROP_NEXT, {"case_id": row.case_id})  # used now, or stale
+    prepared_for = (ahead.evidence_on, ahead.catalog_sha256, ahead.basis)
+    if prepared_for != (on, engine.catalog.fingerprint, row.etag):
+        return None
+    return _Sums.stored(ahead, engine)
+
+
+def _rebuilt(session: Session, engine: Engine, case_id: str, prior: Prior, on: dt.date) -> _Sums:
+    known = known_on(store.list_reports(session, case_id), on, prior)
+    present, absent = _log_likelihoods(engine, known.reports, on)
+    return _Sums(present, absent, known.reports_hash, len(known.reports), known.left_out)
+
+
+def _forecast(
+    engine: Engine, case_id: str, prior: Prior, on: dt.date, sums: _Sums
+) -> tuple[ForecastOut, Served]:
+    digest = evidence_hash(on, sums.reports_hash, prior)
+    predicted = engine.forecast(evidence_from_logs(sums.present, sums.absent), prior)
+    provenance = Provenance(on, digest, sums.used, sums.left_out)
+    forecast = engine.record(predicted, case_id, provenance)
+    payload = forecast.model_dump_json()
+    return forecast, Served(etag(engine.artifact.id, payload), payload)
+
+
+def _columns(
+    engine: Engine, on: dt.date, sums: _Sums, forecast: ForecastOut, served: Served
+) -> dict[str, Any]:
+    """A day's evidence and forecast as a live or next row stores them (`_DayOfEvidence`)."""
+    catalog = engine.catalog
+    return {
         "evidence_on": on,
         "catalog_sha256": catalog.fingerprint,
-        "reports_hash": reports_hash,
-        "reports_used": used,
-        "reports_left_out": left_out,
-        "pinned": case.pinned,
+        "reports_hash": sums.reports_hash,
+        "reports_used": sums.used,
+        "reports_left_out": sums.left_out,
         "log_likelihoods": {
-            indicator: [float(present[j]), float(absent[j])]
+            indicator: [float(sums.present[j]), float(sums.absent[j])]
             for j, indicator in enumerate(catalog.ids)
         },
         "artifact_id": engine.artifact.id,
@@ -184,22 +335,22 @@ def update(
         "payload": served.payload,
         "means": {p.outcome: p.mean for p in forecast.probabilities},
     }
-    if row is None:
-        connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})
-    else:
-        connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
-    history.record(connection, forecast, f"{reports_hash}:{prior_key(prior)}")
-    return served
 
 
 # Statements built once: their columns come from the parameters (cheaper than .values()).
 _LIVE_ROW = select(*LiveForecastRow.__table__.columns).where(
     LiveForecastRow.case_id == bindparam("case_id")
 )
+_LIVE_ETAG = select(LiveForecastRow.etag).where(LiveForecastRow.case_id == bindparam("case_id"))
 _INSERT_LIVE = insert(LiveForecastRow)
 _UPDATE_LIVE = sa_update(LiveForecastRow).where(
     LiveForecastRow.case_id == bindparam("live_case_id")
 )
+_NEXT_ROW = select(*NextForecastRow.__table__.columns).where(
+    NextForecastRow.case_id == bindparam("case_id")
+)
+_INSERT_NEXT = insert(NextForecastRow)
+_DROP_NEXT = delete(NextForecastRow).where(NextForecastRow.case_id == bindparam("case_id"))
 
 
 def _cause(

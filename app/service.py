@@ -10,6 +10,7 @@ forecast up to date (`app/live.py`), which the answer carries. A DELETE takes th
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from app import live
 from app.alerts import AlertDelivery
+from app.day_ahead import DayAhead
 from app.events import ForecastEvents
 from app.forecasting import etag, forecast_from, from_scenario, known_on, today, with_reports
 from app.limits import CostlyWork
@@ -44,7 +46,7 @@ from app.timeline import PastModels, PointCache
 from app.writer import ReportWriter, Written
 from models.artifact import keep_archived
 from models.engine import Engine
-from models.errors import ArtifactError, EvidenceError
+from models.errors import ArtifactError, EvidenceError, NotFoundError
 from models.forecast import ForecastOut
 
 log = logging.getLogger("escalation")
@@ -75,6 +77,7 @@ class ForecastService:
     replays: CostlyWork = field(default_factory=lambda: CostlyWork(running=2, waiting=32))
     timeline_points: PointCache = field(default_factory=PointCache)
     events: ForecastEvents = field(init=False)
+    day_ahead: DayAhead | None = field(init=False)
     case_gauges: CaseGauges = field(init=False)
     alerts: AlertDelivery = field(init=False)
 
@@ -111,9 +114,14 @@ class ForecastService:
         ageing = service.now_served if engine is not None else None
         service.alerts = AlertDelivery(settings, database, opened, ageing)
         service.alerts.start()
+        service.day_ahead = DayAhead(opened, engine) if engine is not None else None
+        if service.day_ahead is not None:
+            service.day_ahead.start()
         return service
 
     async def close(self) -> None:
+        if self.day_ahead is not None:
+            await self.day_ahead.close()
         await self.alerts.close()
         await self.events.close()
         self.scenarios.close()
@@ -131,18 +139,19 @@ class ForecastService:
     async def current(self, engine: Engine, case_id: str, on: dt.date) -> Served:
         """Today's forecast: the stored one, else brought up to date (off the event loop). 404
         for an unknown case. What a poll and an event stream serve."""
+        stored = await self._stored(engine, case_id, on)
+        if stored is not None:
+            return stored
+        return await run_in_threadpool(self._refresh, engine, case_id, on)
+
+    async def _stored(self, engine: Engine, case_id: str, on: dt.date) -> Served | None:
         artifact_id = engine.artifact.id
-        stored: Served | None
         if self.local_polls is not None:
             # One row by primary key from a local WAL database: microseconds that never wait
             # for a writer. A hop to the thread pool costs more than the read (measured: the
             # poll rate doubles without it). A network database is read off the event loop.
-            stored = self.local_polls.stored(case_id, on, artifact_id)
-        else:
-            stored = await run_in_threadpool(live.stored, self.database, case_id, on, artifact_id)
-        if stored is not None:
-            return stored
-        return await run_in_threadpool(self._refresh, engine, case_id, on)
+            return self.local_polls.stored(case_id, on, artifact_id)
+        return await run_in_threadpool(live.stored, self.database, case_id, on, artifact_id)
 
     def now_served(self, case_id: str) -> Awaitable[Served]:
         """The case's forecast now, for the event streams and the alerts' ageing."""
@@ -190,13 +199,29 @@ class ForecastService:
     ) -> Written:
         """Store `reports` (all or nothing) if the key with this secret may write, and return
         them with the case's new forecast (`app.writer`)."""
+        await self._up_to_date(engine, case_id, on)
         return await self.writer.write(engine, case_id, reports, on, secret)
 
     async def retract(
         self, engine: Engine, case_id: str, report_id: int, at: dt.datetime, actor: str
     ) -> ReportRow:
         """Retract a report from `at` (by `actor`), bringing the forecast up to date."""
+        await self._up_to_date(engine, case_id, today())
         return await self.writer.retract(engine, case_id, report_id, at, today(), actor)
+
+    async def _up_to_date(self, engine: Engine, case_id: str, on: dt.date) -> None:
+        """Bring a stale live forecast up to date (its day has turned with nothing prepared, a
+        new model) before a write, here in the thread pool: a rebuild reads every report of
+        the case, and in the writer thread it would hold up every other write."""
+        if await self._stored(engine, case_id, on) is not None:
+            return
+
+        def refresh() -> None:
+            with self.sessions() as session:
+                live.refresh_stale(session, engine, case_id, on)
+
+        with contextlib.suppress(NotFoundError):  # the writer answers for an unknown case
+            await run_in_threadpool(refresh)
 
     def _case(self, case_id: str) -> CaseHead:
         with self.sessions() as session:

@@ -44,7 +44,7 @@ def open_database(url: str) -> Engine:
     event.listen(database, "handle_error", _discard_after_fault)
     if (path := sqlite_path(database)) is not None:
         sqlite_file(Path(path))
-        event.listen(database, "do_connect", lambda *_: require_writable(path))
+        event.listen(database, "do_connect", lambda *_: _require_file(path))
     return database
 
 
@@ -110,6 +110,15 @@ def require_writable(database: str) -> None:
     a dead service."""
     if (path := unwritable(database)) is not None:
         raise sqlite3.OperationalError(f"{path} cannot be written")
+
+
+def _require_file(database: str) -> None:
+    """`require_writable`, and the file must exist: a connection opened after it was deleted
+    would create an empty database in its place, and serve from it (the file is created once,
+    by `open_database`)."""
+    if not os.path.exists(database):
+        raise sqlite3.OperationalError(f"{database} is gone")
+    require_writable(database)
 
 
 def _discard_after_fault(context: ExceptionContext) -> None:

@@ -123,9 +123,26 @@ class ForecastRow(Base):
     point: Mapped[str] = mapped_column(Text)  # the HistoryPoint's JSON, as served
 
 
-class LiveForecastRow(Base):
-    """A case's evidence on one day, summed per indicator and kept up to date as reports arrive
-    or are retracted, and the forecast from it exactly as served: what polling reads.
+class _DayOfEvidence:
+    """A case's evidence on one day, summed per indicator, and the forecast from it exactly as
+    served (columns shared by the live forecast and the next day's, prepared ahead)."""
+
+    evidence_on: Mapped[dt.date]
+    catalog_sha256: Mapped[str] = mapped_column(String(64))
+    reports_hash: Mapped[str] = mapped_column(String(64))
+    reports_used: Mapped[int]
+    reports_left_out: Mapped[int]  # stored but not yet known on evidence_on (historical cases)
+    # indicator -> [log P(its reports | present), log P(its reports | absent)]
+    log_likelihoods: Mapped[dict[str, list[float]]] = mapped_column(JSON)
+    artifact_id: Mapped[str] = mapped_column(String(40))
+    etag: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(Text)  # the ForecastOut's JSON, byte for byte as served
+    means: Mapped[dict[str, float]] = mapped_column(JSON)  # outcome -> its mean (for /metrics)
+
+
+class LiveForecastRow(_DayOfEvidence, Base):
+    """A case's evidence and forecast on its now, kept up to date as reports arrive or are
+    retracted: what polling reads.
 
     Derived from the reports and rebuilt from them whenever missing or stale (a new day ages
     every report; a new catalog changes their terms), so it can be dropped at any time."""
@@ -133,19 +150,21 @@ class LiveForecastRow(Base):
     __tablename__ = "live_forecasts"
 
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
-    evidence_on: Mapped[dt.date]
-    catalog_sha256: Mapped[str] = mapped_column(String(64))
-    reports_hash: Mapped[str] = mapped_column(String(64))
-    reports_used: Mapped[int]
-    reports_left_out: Mapped[int]  # stored but not yet known on evidence_on (historical cases)
     # A historical case's row holds for its clock whatever the date; a live case's, for one day.
     pinned: Mapped[bool]
-    # indicator -> [log P(its reports | present), log P(its reports | absent)]
-    log_likelihoods: Mapped[dict[str, list[float]]] = mapped_column(JSON)
-    artifact_id: Mapped[str] = mapped_column(String(40))
-    etag: Mapped[str] = mapped_column(String(100))
-    payload: Mapped[str] = mapped_column(Text)  # the ForecastOut's JSON, byte for byte as served
-    means: Mapped[dict[str, float]] = mapped_column(JSON)  # outcome -> its mean (for /metrics)
+
+
+class NextForecastRow(_DayOfEvidence, Base):
+    """A live case's evidence and forecast for the day after its live row's, prepared in the
+    last hours of a UTC day (`app.day_ahead`) so that midnight rebuilds nothing.
+
+    It holds while the live row it was prepared from is unchanged (`basis`, that row's ETag):
+    any write since makes it stale. Derived, like the live row."""
+
+    __tablename__ = "next_forecasts"
+
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(100))
 
 
 class ApiKeyRow(Base):

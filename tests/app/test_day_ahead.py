@@ -1,0 +1,137 @@
+"""Tomorrow's forecasts prepared before UTC midnight (`app.day_ahead`): what is prepared is what
+a rebuild at midnight would serve, to the byte; a write after it makes it stale; after midnight
+polls serve it and it is made live without reading a report; and no write rebuilds a stale
+forecast in the writer thread. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select, update
+
+from app import live
+from app.day_ahead import DayAhead
+from app.forecasting import today
+from app.live import Served
+from app.store import reports as store
+from app.store.tables import LiveForecastRow, NextForecastRow
+
+from ..service import AUTH, CASE, FORECAST, REPORTS, report, service_of
+
+TOMORROW = today() + dt.timedelta(days=1)
+BEFORE_MIDNIGHT = dt.datetime.combine(today(), dt.time(23, 0), dt.UTC)
+AFTER_MIDNIGHT = dt.datetime.combine(TOMORROW, dt.time(0, 5), dt.UTC)
+
+
+@pytest.fixture
+def watched(case: TestClient) -> TestClient:
+    """The case with two reports and its live forecast for today."""
+    body = [report(), report(indicator="rhetoric_shift", value=0.7, grade="B")]
+    assert case.post(REPORTS, json=body, headers=AUTH).status_code == 201
+    return case
+
+
+def day_ahead(client: TestClient) -> DayAhead:
+    service = service_of(client)
+    return DayAhead(service.sessions, service.model())
+
+
+def served_on(client: TestClient, on: dt.date) -> Served | None:
+    """What a poll on `on` serves (on SQLite, read both ways polls read it)."""
+    service = service_of(client)
+    artifact_id = service.model().artifact.id
+    served = live.stored(service.database, CASE, on, artifact_id)
+    if service.local_polls is not None:
+        assert service.local_polls.stored(CASE, on, artifact_id) == served
+    return served
+
+
+def rebuilt_on(client: TestClient, on: dt.date) -> Served:
+    """The forecast for `on` rebuilt from every report, as midnight would without preparing."""
+    service = service_of(client)
+    with service.database.begin() as connection:
+        connection.execute(delete(NextForecastRow))
+    with service.sessions() as session:
+        return live.refresh(session, service.model(), CASE, on)
+
+
+def prepared_count(client: TestClient) -> int:
+    with service_of(client).sessions() as session:
+        return session.scalar(select(func.count()).select_from(NextForecastRow)) or 0
+
+
+def test_tomorrows_forecast_is_what_a_rebuild_at_midnight_serves(watched: TestClient) -> None:
+    assert day_ahead(watched).step(BEFORE_MIDNIGHT - dt.timedelta(hours=3)) == 0  # too early
+    assert served_on(watched, TOMORROW) is None
+    assert day_ahead(watched).step(BEFORE_MIDNIGHT) == 1
+    assert day_ahead(watched).step(BEFORE_MIDNIGHT) == 0  # nothing left to prepare
+    prepared = served_on(watched, TOMORROW)
+    assert prepared is not None and prepared != served_on(watched, today())  # a day older
+    assert prepared == rebuilt_on(watched, TOMORROW)
+
+
+def test_a_write_after_preparing_makes_it_stale_and_it_is_prepared_again(
+    watched: TestClient,
+) -> None:
+    day_ahead(watched).step(BEFORE_MIDNIGHT)
+    posted = watched.post(REPORTS, json=report(indicator="pretext_claims"), headers=AUTH)
+    assert posted.status_code == 201
+    assert served_on(watched, TOMORROW) is None  # prepared from a live row that has changed
+    assert day_ahead(watched).step(BEFORE_MIDNIGHT) == 1
+    prepared = served_on(watched, TOMORROW)
+    assert prepared is not None and '"reports_used":3' in prepared.payload
+    assert prepared == rebuilt_on(watched, TOMORROW)
+
+
+def test_after_midnight_it_is_served_then_made_live_without_reading_a_report(
+    watched: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day_ahead(watched).step(BEFORE_MIDNIGHT)
+    prepared = served_on(watched, TOMORROW)
+    assert prepared is not None
+
+    def no_rebuild(*args: Any) -> None:
+        raise AssertionError("a case's reports were read to make its prepared forecast live")
+
+    monkeypatch.setattr(store, "list_reports", no_rebuild)
+    assert day_ahead(watched).step(AFTER_MIDNIGHT) == 1
+    assert day_ahead(watched).step(AFTER_MIDNIGHT) == 0
+    assert prepared_count(watched) == 0
+    with service_of(watched).sessions() as session:
+        row = session.get(LiveForecastRow, CASE)
+        assert row is not None and (row.evidence_on, row.etag) == (TOMORROW, prepared.etag)
+    assert served_on(watched, TOMORROW) == prepared
+
+
+def test_forecasts_prepared_for_a_day_gone_by_are_dropped(watched: TestClient) -> None:
+    day_ahead(watched).step(BEFORE_MIDNIGHT)
+    assert prepared_count(watched) == 1
+    a_day_later = AFTER_MIDNIGHT + dt.timedelta(days=1)  # the process was down at midnight
+    assert day_ahead(watched).step(a_day_later) == 0
+    assert prepared_count(watched) == 0
+
+
+def test_a_write_to_a_stale_forecast_is_never_rebuilt_in_the_writer_thread(
+    watched: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its day turned with nothing prepared: the POST brings it up to date first, in the
+    thread pool, and the writer thread only adds the new report to its sums."""
+    with service_of(watched).database.begin() as connection:
+        yesterday = today() - dt.timedelta(days=1)
+        connection.execute(update(LiveForecastRow).values(evidence_on=yesterday))
+    readers: list[str] = []
+    list_reports = store.list_reports
+
+    def listing(*args: Any) -> Any:
+        readers.append(threading.current_thread().name)
+        return list_reports(*args)
+
+    monkeypatch.setattr(store, "list_reports", listing)
+    posted = watched.post(REPORTS, json=report(indicator="pretext_claims"), headers=AUTH)
+    assert posted.status_code == 201 and posted.json()["forecast"]["reports_used"] == 3
+    assert readers and "report-writer" not in readers
+    assert watched.get(FORECAST).json()["reports_used"] == 3
