@@ -1,20 +1,26 @@
 """Server-sent events: every open page learns of a new forecast within a second, whichever
-worker or replica stored it.
+worker or replica stored it, and of what changed with it.
 
 The forecast is a function of what is stored, so a change is seen by reading it: per process,
 one watcher task per watched case reads the case's stored forecast every `POLL_SECONDS` (one
 primary-key read, however many pages watch) and wakes the case's streams when its ETag changes.
+It then reads, in one snapshot with the new forecast, what the writes changed since the last
+one (`app.store.changes`: history points, reports added or retracted), sent as an
+`event: changes` just before the forecast to each stream whose last forecast it leads from: a
+page adds them to its lists instead of reading them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.live import Served
+from app.store.changes import Cursor
 
 POLL_SECONDS = 0.5
 KEEP_ALIVE_SECONDS = 15.0
@@ -29,17 +35,35 @@ log = logging.getLogger(__name__)
 type Current = Callable[[str], Awaitable[Served]]
 
 
+@dataclass(frozen=True)
+class Seen:
+    """A case read in one snapshot: its stored forecast (None: stale), what changed since the
+    cursor it was read from (JSON members, None: unknown) and where its record stands."""
+
+    served: Served | None
+    changes: str | None
+    cursor: Cursor
+
+
+type Changes = Callable[[str, Cursor | None], Awaitable[Seen]]
+
+
 @dataclass
 class _Channel:
-    """One case's latest forecast, and an event set (then replaced) when it changes."""
+    """One case's latest forecast, what changed to it from the one before (`since`), and an
+    event set (then replaced) when it changes."""
 
     latest: Served
+    since: str | None = None  # the ETag `changes` lead from
+    changes: str | None = None
+    cursor: Cursor | None = None  # where the case's record stood at `latest`
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     streams: int = 0
     watcher: asyncio.Task[None] | None = None
 
-    def publish(self, served: Served) -> None:
+    def publish(self, served: Served, changes: str | None = None) -> None:
         if served.etag != self.latest.etag:
+            self.since, self.changes = self.latest.etag, changes
             self.latest, changed = served, self.changed
             self.changed = asyncio.Event()
             changed.set()
@@ -48,8 +72,9 @@ class _Channel:
 class ForecastEvents:
     """The event streams of one process."""
 
-    def __init__(self, current: Current) -> None:
+    def __init__(self, current: Current, changes: Changes) -> None:
         self._current = current
+        self._changes = changes
         self._channels: dict[str, _Channel] = {}
 
     async def stream(
@@ -57,7 +82,7 @@ class ForecastEvents:
     ) -> AsyncIterator[str]:
         """The case's forecast events in the text/event-stream format: `now`, the forecast the
         caller has just read (unless the client has it: `Last-Event-ID`), then one event per
-        change."""
+        change, each after the changes that lead to it from the one sent before (if known)."""
         channel = self._join(case_id, now)
         try:
             yield f"retry: {RETRY_MS}\n\n"
@@ -66,6 +91,8 @@ class ForecastEvents:
             while asyncio.get_running_loop().time() < deadline:
                 changed = channel.changed
                 if channel.latest.etag != sent:
+                    if sent is not None and channel.since == sent and channel.changes is not None:
+                        yield _changes_event(sent, channel.latest.etag, channel.changes)
                     sent = channel.latest.etag
                     yield _event(channel.latest)
                 try:
@@ -91,11 +118,24 @@ class ForecastEvents:
 
     async def _watch(self, case_id: str, channel: _Channel) -> None:
         while True:
-            await asyncio.sleep(POLL_SECONDS)
             try:
-                channel.publish(await self._current(case_id))
+                await self._look(case_id, channel)
             except Exception:  # a database hiccup must not end every page's stream
                 log.exception("reading the forecast of %s for its event streams", case_id)
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _look(self, case_id: str, channel: _Channel) -> None:
+        """Publish the case's forecast if it changed, with what changed when it can tell."""
+        if channel.cursor is not None:
+            served = await self._current(case_id)  # the cheap read, every time
+            if served.etag == channel.latest.etag:
+                return
+        seen = await self._changes(case_id, channel.cursor)
+        if seen.served is None:  # stale: brought up to date, sent without its changes
+            channel.publish(await self._current(case_id))
+        else:
+            channel.publish(seen.served, seen.changes)
+        channel.cursor = seen.cursor
 
     async def close(self) -> None:
         for channel in list(self._channels.values()):
@@ -108,3 +148,9 @@ class ForecastEvents:
 
 def _event(served: Served) -> str:
     return f"event: forecast\nid: {served.etag}\ndata: {served.payload}\n\n"
+
+
+def _changes_event(since: str, until: str, changes: str) -> str:
+    """No `id`: a client resumes from the forecast it last had, not from its changes."""
+    data = f'{{"since":{json.dumps(since)},"until":{json.dumps(until)},{changes}}}'
+    return f"event: changes\ndata: {data}\n\n"

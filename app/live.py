@@ -68,10 +68,15 @@ def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> S
     (`app.day_ahead`): a primary-key read, no ORM. None when there is none yet (or it is
     stale): then `refresh`."""
     with database.connect() as connection:
-        row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
-        if not _gone_by(row, on):
-            return _current(row, on, artifact_id)
-        ahead = connection.execute(_AHEAD, {"case_id": case_id}).first()
+        return stored_in(connection, case_id, on, artifact_id)
+
+
+def stored_in(connection: Connection, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+    """`stored`, read on the caller's connection."""
+    row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
+    if not _gone_by(row, on):
+        return _current(row, on, artifact_id)
+    ahead = connection.execute(_AHEAD, {"case_id": case_id}).first()
     return _prepared(row, ahead, on, artifact_id)
 
 

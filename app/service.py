@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from app import live
 from app.alerts import AlertDelivery
 from app.day_ahead import DayAhead
-from app.events import ForecastEvents
+from app.events import ForecastEvents, Seen
 from app.forecasting import etag, forecast_from, from_scenario, known_on, today, with_reports
 from app.limits import CostlyWork
 from app.live import LocalPolls, Served
@@ -37,10 +37,19 @@ from app.scenarios import ScenarioReader
 from app.schemas import ReportIn, WhatIfIn
 from app.security import WrongTokens
 from app.settings import Settings
-from app.store import keys
+from app.store import changes, keys
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, case_head
-from app.store.db import StorageProbe, migrate, open_database, sessions, sqlite_path, unwritable
+from app.store.changes import Cursor
+from app.store.db import (
+    StorageProbe,
+    migrate,
+    open_database,
+    sessions,
+    snapshot,
+    sqlite_path,
+    unwritable,
+)
 from app.store.tables import ReportRow
 from app.timeline import PastModels, PointCache
 from app.writer import ReportWriter, Written
@@ -108,7 +117,7 @@ class ForecastService:
             PastModels(settings.artifact_path),
             ScenarioReader(settings.catalog_path),
         )
-        service.events = ForecastEvents(service.now_served)
+        service.events = ForecastEvents(service.now_served, service.changes)
         service.case_gauges = CaseGauges(opened)
         # Without a model no forecast ages: only what is in the outbox is delivered.
         ageing = service.now_served if engine is not None else None
@@ -152,6 +161,21 @@ class ForecastService:
             # poll rate doubles without it). A network database is read off the event loop.
             return self.local_polls.stored(case_id, on, artifact_id)
         return await run_in_threadpool(live.stored, self.database, case_id, on, artifact_id)
+
+    async def changes(self, case_id: str, cursor: Cursor | None) -> Seen:
+        """In one snapshot: the case's stored forecast now (None: stale), what changed since
+        `cursor` (`app.store.changes`; None without a cursor or past its bound) and where its
+        record stands. For the event streams."""
+        artifact_id, on = self.model().artifact.id, today()
+
+        def read() -> Seen:
+            with snapshot(self.database) as connection:
+                served = live.stored_in(connection, case_id, on, artifact_id)
+                if cursor is None:
+                    return Seen(served, None, changes.cursor_of(connection, case_id))
+                return Seen(served, *changes.since(connection, case_id, cursor))
+
+        return await run_in_threadpool(read)
 
     def now_served(self, case_id: str) -> Awaitable[Served]:
         """The case's forecast now, for the event streams and the alerts' ageing."""

@@ -11,14 +11,21 @@ import { renderCase, renderForecast, renderPrior, renderWarnings } from "./panel
 import { renderFreshness } from "./panels/freshness.js";
 import { renderHistory, renderSince } from "./panels/history.js";
 import { renderModel, renderModelAge } from "./panels/model.js";
-import { caseNow, createStore, currentCase, labeller, showCase, todayUtc } from "./store.js";
+import {
+  caseNow,
+  createStore,
+  currentCase,
+  labeller,
+  showCase,
+  todayUtc,
+  withChanges,
+} from "./store.js";
 import { Feed, POLL_FIRST, POLL_MAX, Reader, TOKEN_KEY, failureOf } from "./transport.js";
 
 const store = createStore();
 const CASES = "/v1/cases"; // every page of it
 // The newest of a case's history and reports are shown; the API pages through the rest.
-const HISTORY_SHOWN = 200;
-const REPORTS_SHOWN = 1000;
+const SHOWN = { history: 200, reports: 1000 };
 const labelOf = labeller(store);
 let feed = null; // the case shown's, replaced when another is picked
 let tokenPrompt = null;
@@ -110,32 +117,46 @@ function drawClock() {
 // ---------------------------------------------------------------------------------------------
 // What the feed brings
 
-/** Show a forecast if it is new; then fetch the history and reports that go with it. Returns
- * whether it was new. */
-async function applyForecast(etag, forecast, signal) {
+/** Show a forecast if it is new; then bring the lists that go with it up to date: with the
+ * stream's `changes` when they lead from the forecast whose lists are held, else by reading
+ * them. Returns whether it was new. */
+async function applyForecast(etag, forecast, signal, changes = null) {
   if (etag === store.etag) return false;
   store.etag = etag;
   store.forecast = forecast;
   drawForecast();
   if (store.model?.artifact_id !== forecast.artifact_id) loadModel(signal);
   const refresh = ++store.refreshes;
+  // The lists held may be older than the forecast shown (its refresh was overtaken).
+  const incremental = changes !== null && changes.since === store.listsEtag;
   try {
-    const [timeline, changes, history, reports, alerts] = await Promise.all([
+    const [timeline, since, alerts, lists] = await Promise.all([
       reader.readJson(casePath(`/forecast/timeline?to=${forecast.as_of}`), signal),
       reader.readJson(changesPath(forecast), signal),
-      reader.readPage(casePath(`/forecast/history?order=desc&limit=${HISTORY_SHOWN}`), signal),
-      reader.readPage(casePath(`/reports?order=desc&limit=${REPORTS_SHOWN}`), signal),
       reader.readJson(casePath("/alerts"), signal), // a rule fires only when the forecast changes
+      incremental ? withChanges(store, changes, SHOWN) : readLists(signal),
     ]);
     if (refresh !== store.refreshes) return true; // a newer forecast's refresh owns the page
-    Object.assign(store, { timeline, changes, alerts });
-    Object.assign(store, { history: history.items, olderHistory: history.next !== null });
-    Object.assign(store, { reports: reports.items, olderReports: reports.next !== null });
+    Object.assign(store, { timeline, changes: since, alerts, listsEtag: etag }, lists);
     drawEvidence();
   } catch {
     if (!signal.aborted) store.etag = null; // refetch all at the next poll
   }
   return true;
+}
+
+/** The newest of the case's history and reports, read. */
+async function readLists(signal) {
+  const [history, reports] = await Promise.all([
+    reader.readPage(casePath(`/forecast/history?order=desc&limit=${SHOWN.history}`), signal),
+    reader.readPage(casePath(`/reports?order=desc&limit=${SHOWN.reports}`), signal),
+  ]);
+  return {
+    history: history.items,
+    olderHistory: history.next !== null,
+    reports: reports.items,
+    olderReports: reports.next !== null,
+  };
 }
 
 async function loadModel(signal) {

@@ -17,6 +17,7 @@ export function createStore() {
     olderHistory: false, // whether older points exist than those in `history`
     reports: [], // newest observation first
     olderReports: false,
+    listsEtag: null, // the forecast whose history and reports are held
     alerts: [],
     refreshes: 0, // numbers each refresh of history and reports, so a late answer cannot win
     confirmedAt: null, // when the service last confirmed that the forecast shown is current
@@ -36,6 +37,7 @@ export function showCase(store, id) {
     olderHistory: false,
     reports: [],
     olderReports: false,
+    listsEtag: null,
     alerts: [],
     confirmedAt: null,
     failure: null,
@@ -59,4 +61,32 @@ export function caseNow(c) {
 /** An indicator's label, for any panel that names one. */
 export function labeller(store) {
   return (indicator) => store.labels.get(indicator) ?? indicator;
+}
+
+/** The case's lists with a stream's changes added (`event: changes`: new history points, oldest
+ * first, and reports added or retracted, as stored now), each list still newest first and no
+ * longer than `shown`. A report that would fall below the oldest one shown, while older ones
+ * are left out, is left out too. */
+export function withChanges(lists, changes, shown) {
+  const seen = new Set(lists.history.map((point) => point.recorded_at));
+  const points = changes.history.filter((point) => !seen.has(point.recorded_at)).reverse();
+  const history = [...points, ...lists.history];
+  const known = new Map(lists.reports.map((r) => [r.id, r]));
+  const oldest = lists.reports.at(-1);
+  for (const r of changes.reports) {
+    if (known.has(r.id) || !lists.olderReports || oldest === undefined || newer(r, oldest))
+      known.set(r.id, r);
+  }
+  const reports = [...known.values()].sort((a, b) => (newer(a, b) ? -1 : 1));
+  return {
+    history: history.slice(0, shown.history),
+    olderHistory: lists.olderHistory || history.length > shown.history,
+    reports: reports.slice(0, shown.reports),
+    olderReports: lists.olderReports || reports.length > shown.reports,
+  };
+}
+
+/** Whether report `a` comes before `b` newest first: a later observation, else a later id. */
+function newer(a, b) {
+  return a.observed_on === b.observed_on ? a.id > b.id : a.observed_on > b.observed_on;
 }

@@ -130,6 +130,7 @@ export class Feed {
     this.streamOpen = false;
     this.streamRetry = STREAM_RETRY_FIRST;
     this.streamTimer = null;
+    this.changes = null; // the stream's last `changes`, until its forecast arrives
     this.failing = false;
   }
 
@@ -218,12 +219,19 @@ export class Feed {
       this.streamRetry = STREAM_RETRY_FIRST;
       this.confirm();
     });
+    // What changed comes just before the forecast it leads to (its `until`).
+    source.addEventListener("changes", (event) => {
+      this.changes = JSON.parse(event.data);
+    });
     source.addEventListener("forecast", async (event) => {
       this.confirm();
+      const etag = asEtag(event.lastEventId);
+      const changes = this.changes !== null && asEtag(this.changes.until) === etag ? this.changes : null;
+      this.changes = null;
       // The stream brings the case's now; a page seen as of another date replays that date
       // (a report known then may just have been entered).
       if (this.view.replaying()) this.pollNow();
-      else if (await this.view.apply(asEtag(event.lastEventId), JSON.parse(event.data), signal))
+      else if (await this.view.apply(etag, JSON.parse(event.data), signal, changes))
         this.resetPolling();
     });
     source.addEventListener("error", () => {

@@ -8,13 +8,14 @@ database's one write lock before it reads what it will update."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,15 @@ def sessions(database: Engine) -> Callable[[], Session]:
         return factory()
 
     return checked
+
+
+@contextlib.contextmanager
+def snapshot(database: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see one moment of the database: a read transaction
+    (SQLite's is one already; PostgreSQL's at REPEATABLE READ)."""
+    options = {"isolation_level": "REPEATABLE READ"} if database.dialect.name != "sqlite" else {}
+    with database.connect().execution_options(**options) as connection, connection.begin():
+        yield connection
 
 
 def sqlite_path(database: Engine) -> str | None:

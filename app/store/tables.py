@@ -184,12 +184,14 @@ class AuditRow(Base):
     """One write: who (the key's name), when, what. Appended, never updated or deleted."""
 
     __tablename__ = "audit_log"
+    # What a case's writes changed since an entry: its entries in the order written.
+    __table_args__ = (Index("ix_audit_log_by_case", "case_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     actor: Mapped[str] = mapped_column(String(MAX_KEY_NAME))
     action: Mapped[str] = mapped_column(String(40))
-    case_id: Mapped[str | None] = mapped_column(String(MAX_CASE_ID), index=True)
+    case_id: Mapped[str | None] = mapped_column(String(MAX_CASE_ID))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

@@ -19,7 +19,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.metrics import CaseGauges
 
 from ..postgres import emptied
-from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report, service_of, serving
+from ..service import (
+    AUTH,
+    BELARUS,
+    CASE,
+    FORECAST,
+    REPORTS,
+    every_item,
+    report,
+    service_of,
+    serving,
+)
 
 PUSH_SECONDS = 2.0
 """How soon a report posted anywhere must reach every open page."""
@@ -59,10 +69,17 @@ def test_a_report_posted_to_one_replica_reaches_streams_on_another(
             assert now["id"] == httpx.get(f"{second}{FORECAST}").headers["etag"]
             posted_at = time.monotonic()
             post_report(first)
-            pushed = next(received)
+            changed, pushed = next(received), next(received)
             assert time.monotonic() - posted_at < PUSH_SECONDS
         assert json.loads(pushed["data"])["reports_used"] == 1
         assert pushed["id"] == httpx.get(f"{first}{FORECAST}").headers["etag"]
+        # What changed with it comes first, leading from the forecast the page had to this one.
+        assert changed["event"] == "changes" and "id" not in changed
+        changes = json.loads(changed["data"])
+        assert (changes["since"], changes["until"]) == (now["id"], pushed["id"])
+        history = httpx.get(f"{first}{FORECAST}/history").json()
+        assert changes["history"] == history[-1:]
+        assert changes["reports"] == every_item(f"{first}{REPORTS}")
 
 
 @pytest.mark.system
@@ -76,8 +93,22 @@ def test_a_resumed_stream_sends_only_what_is_new(artifact_path: Path, tmp_path: 
             "GET", f"{url}/v1/cases/{CASE}/events", headers=resume, timeout=timeout
         ) as stream:
             post_report(url, indicator="pretext_claims")
-            first = next(events(stream))
+            received = events(stream)
+            changed, first = next(received), next(received)
         assert first["id"] != seen and json.loads(first["data"])["reports_used"] == 1
+        assert json.loads(changed["data"])["since"] == seen  # it leads from what the page had
+        retracted = every_item(f"{url}{REPORTS}")[0]
+        with httpx.stream(
+            "GET",
+            f"{url}/v1/cases/{CASE}/events",
+            headers={"Last-Event-ID": first["id"]},
+            timeout=timeout,
+        ) as stream:
+            answer = httpx.delete(f"{url}{REPORTS}/{retracted['id']}", headers=AUTH)
+            assert answer.status_code == 200
+            changed = next(events(stream))
+        [report_now] = json.loads(changed["data"])["reports"]
+        assert report_now["id"] == retracted["id"] and report_now["retracted_at"] is not None
 
 
 def test_events_of_an_unknown_case_are_404(client: TestClient) -> None:
