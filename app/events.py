@@ -2,8 +2,9 @@
 worker or replica stored it, and of what changed with it.
 
 The forecast is a function of what is stored, so a change is seen by reading it: per process,
-one watcher task per watched case reads the case's stored forecast every `POLL_SECONDS` (one
-primary-key read, however many pages watch) and wakes the case's streams when its ETag changes.
+one watcher task per watched case reads the case's stored forecast (one primary-key read,
+however many pages watch) and wakes the case's streams when its ETag changes. It reads when
+PostgreSQL announces a write of the case (`app.notices`), else every `POLL_SECONDS`.
 It then reads, in one snapshot with the new forecast, what the writes changed since the last
 one (`app.store.changes`: history points, reports added or retracted), sent as an
 `event: changes` just before the forecast to each stream whose last forecast it leads from: a
@@ -23,6 +24,9 @@ from app.live import Served
 from app.store.changes import Cursor
 
 POLL_SECONDS = 0.5
+FALLBACK_SECONDS = 30.0
+"""How often a watcher reads while the database announces writes (`app.notices`): for what no
+write announces, a day's turn."""
 KEEP_ALIVE_SECONDS = 15.0
 """A comment line this often keeps proxies from closing an idle stream."""
 MAX_STREAM_SECONDS = 600.0
@@ -58,6 +62,7 @@ class _Channel:
     changes: str | None = None
     cursor: Cursor | None = None  # where the case's record stood at `latest`
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    woken: asyncio.Event = field(default_factory=asyncio.Event)  # a write was announced
     streams: int = 0
     watcher: asyncio.Task[None] | None = None
 
@@ -76,6 +81,15 @@ class ForecastEvents:
         self._current = current
         self._changes = changes
         self._channels: dict[str, _Channel] = {}
+        self.announced = False  # whether writes are being announced (`heard`)
+
+    def heard(self, case_id: str | None) -> None:
+        """A write of the case was announced; None: every case's may have been (announcements
+        start or stop: `announced` says which)."""
+        channels = self._channels.values() if case_id is None else [self._channels.get(case_id)]
+        for channel in channels:
+            if channel is not None:
+                channel.woken.set()
 
     async def stream(
         self, case_id: str, now: Served, last_event_id: str | None
@@ -122,7 +136,10 @@ class ForecastEvents:
                 await self._look(case_id, channel)
             except Exception:  # a database hiccup must not end every page's stream
                 log.exception("reading the forecast of %s for its event streams", case_id)
-            await asyncio.sleep(POLL_SECONDS)
+            wait = FALLBACK_SECONDS if self.announced else POLL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.woken.wait(), wait)
+            channel.woken.clear()  # what was announced until now, the next look reads
 
     async def _look(self, case_id: str, channel: _Channel) -> None:
         """Publish the case's forecast if it changed, with what changed when it can tell."""

@@ -11,6 +11,7 @@ the date and the model, so every worker and replica serves the same bytes under 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from collections.abc import Sequence
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select
+import psycopg
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
 from sqlalchemy import Engine as Database
 from sqlalchemy import update as sa_update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app import alerts
@@ -125,6 +128,67 @@ class LocalPolls:
             self._connection = None
 
 
+POLL_CONNECTIONS = 4
+"""Connections a process keeps open for the polls of a PostgreSQL database (each read is one
+round trip; a few let polls overlap their waits)."""
+
+
+class NetworkPolls:
+    """`stored` for a PostgreSQL database, read on the event loop through psycopg's own async
+    connections, a few held open in autocommit mode: a poll is one round trip, with no pool
+    checkout, no pre-ping and no hop to the thread pool (measured before: 377 µs in `stored`
+    in a thread, 70 of them the pre-ping, plus the hop, where the query takes 76 µs on a held
+    connection). A connection that fails is closed and the next read opens another; the
+    failure is a storage fault (503)."""
+
+    def __init__(self, database: Database, size: int = POLL_CONNECTIONS) -> None:
+        self._conninfo = conninfo(database)
+        self._sql = str(_LOOKUP.compile(dialect=database.dialect))
+        self._ahead_sql = str(_AHEAD.compile(dialect=database.dialect))
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots = asyncio.Semaphore(size)
+
+    async def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
+        async with self._slots:
+            connection = self._idle.pop() if self._idle else await self._connect()
+            try:
+                row = await _fetch(connection, self._sql, case_id)
+                if _gone_by(row, on):
+                    ahead = await _fetch(connection, self._ahead_sql, case_id)
+                    served = _prepared(row, ahead, on, artifact_id)
+                else:
+                    served = _current(row, on, artifact_id)
+            except BaseException:  # a fault, or a request cancelled mid-read: its state unknown
+                await connection.close()
+                raise
+            self._idle.append(connection)
+        return served
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self._conninfo, autocommit=True, connect_timeout=5
+            )
+        except psycopg.Error as exc:
+            raise OperationalError("connect", {}, exc) from exc
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
+
+
+async def _fetch(connection: psycopg.AsyncConnection[Any], sql: str, case_id: str) -> Any:
+    try:
+        return await (await connection.execute(sql, {"case_id": case_id})).fetchone()
+    except psycopg.Error as exc:
+        raise OperationalError(sql, {"case_id": case_id}, exc) from exc
+
+
+def conninfo(database: Database) -> str:
+    """The database's address as psycopg itself takes it."""
+    return database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
     if row is None:
         return None
@@ -216,6 +280,8 @@ def update(
     else:
         connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
     history.record(connection, forecast, f"{sums.reports_hash}:{prior_key(prior)}")
+    if connection.dialect.name == "postgresql":  # sent when the write commits: `app.notices`
+        connection.execute(_ANNOUNCE, {"case_id": case_id})
     return served
 
 
@@ -355,6 +421,9 @@ _NEXT_ROW = select(*NextForecastRow.__table__.columns).where(
     NextForecastRow.case_id == bindparam("case_id")
 )
 _INSERT_NEXT = insert(NextForecastRow)
+NOTICES = "escalation_forecasts"
+"""The PostgreSQL channel each write of a live forecast notifies, with its case's id."""
+_ANNOUNCE = select(func.pg_notify(NOTICES, bindparam("case_id")))
 _DROP_NEXT = delete(NextForecastRow).where(NextForecastRow.case_id == bindparam("case_id"))
 
 

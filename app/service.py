@@ -31,8 +31,9 @@ from app.day_ahead import DayAhead
 from app.events import ForecastEvents, Seen
 from app.forecasting import etag, forecast_from, from_scenario, known_on, today, with_reports
 from app.limits import CostlyWork
-from app.live import LocalPolls, Served
+from app.live import LocalPolls, NetworkPolls, Served, conninfo
 from app.metrics import CaseGauges
+from app.notices import Notices
 from app.scenarios import ScenarioReader
 from app.schemas import ReportIn, WhatIfIn
 from app.security import WrongTokens
@@ -77,6 +78,7 @@ class ForecastService:
     sessions: Callable[[], Session]
     storage: StorageProbe
     local_polls: LocalPolls | None
+    network_polls: NetworkPolls | None
     writer: ReportWriter
     engine: Engine | None
     engine_error: str | None
@@ -86,6 +88,7 @@ class ForecastService:
     replays: CostlyWork = field(default_factory=lambda: CostlyWork(running=2, waiting=32))
     timeline_points: PointCache = field(default_factory=PointCache)
     events: ForecastEvents = field(init=False)
+    notices: Notices | None = field(init=False, default=None)
     day_ahead: DayAhead | None = field(init=False)
     case_gauges: CaseGauges = field(init=False)
     alerts: AlertDelivery = field(init=False)
@@ -111,6 +114,7 @@ class ForecastService:
             opened,
             StorageProbe(database),
             LocalPolls(database) if database.dialect.name == "sqlite" else None,
+            NetworkPolls(database) if database.dialect.name == "postgresql" else None,
             ReportWriter(opened),
             engine,
             error,
@@ -118,6 +122,9 @@ class ForecastService:
             ScenarioReader(settings.catalog_path),
         )
         service.events = ForecastEvents(service.now_served, service.changes)
+        if database.dialect.name == "postgresql":
+            service.notices = Notices(conninfo(database), service.events)
+            service.notices.start()
         service.case_gauges = CaseGauges(opened)
         # Without a model no forecast ages: only what is in the outbox is delivered.
         ageing = service.now_served if engine is not None else None
@@ -132,7 +139,11 @@ class ForecastService:
         if self.day_ahead is not None:
             await self.day_ahead.close()
         await self.alerts.close()
+        if self.notices is not None:
+            await self.notices.close()
         await self.events.close()
+        if self.network_polls is not None:
+            await self.network_polls.close()
         self.scenarios.close()
         self.writer.close()
         close_database(self.database, self.local_polls)
@@ -158,8 +169,10 @@ class ForecastService:
         if self.local_polls is not None:
             # One row by primary key from a local WAL database: microseconds that never wait
             # for a writer. A hop to the thread pool costs more than the read (measured: the
-            # poll rate doubles without it). A network database is read off the event loop.
+            # poll rate doubles without it). PostgreSQL through its async driver.
             return self.local_polls.stored(case_id, on, artifact_id)
+        if self.network_polls is not None:
+            return await self.network_polls.stored(case_id, on, artifact_id)
         return await run_in_threadpool(live.stored, self.database, case_id, on, artifact_id)
 
     async def changes(self, case_id: str, cursor: Cursor | None) -> Seen:
