@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python -m bench.bench_alerts
 	$(BIN)/python -m bench.bench_cli
 	$(BIN)/python -m bench.bench_pages
+	$(BIN)/python -m bench.bench_scale
 
 serve: install
 	$(BIN)/python -m app.serve

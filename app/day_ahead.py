@@ -15,7 +15,6 @@ All of it runs in a thread of its own, never the writer's, and works at most hal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import time
@@ -25,6 +24,7 @@ from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.orm import Session
 
 from app import live
+from app.background import Background
 from app.store.cases import begin_writing
 from app.store.tables import LiveForecastRow, NextForecastRow
 from models.engine import Engine
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 type Work = Callable[[Session, Engine, str, dt.date], object]
 
 
-class DayAhead:
+class DayAhead(Background):
     """Prepares tomorrow's forecasts before midnight and makes them live after it, for one
     process (every process may run one: each step checks what the others have done)."""
 
@@ -55,17 +55,7 @@ class DayAhead:
         self._sessions = sessions
         self._engine = engine
         self._ahead = dt.timedelta(hours=prepare_hours)
-        self._task: asyncio.Task[None] | None = None
         self._failed: set[tuple[str, dt.date]] = set()  # not tried again that day
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -131,10 +132,7 @@ class CaseGauges:
         with self._sessions() as session:
             counts = case_counts(session)
             means = {} if artifact_id is None else stored_means(session, artifact_id)
-        scrape = CollectorRegistry()
-        families = _case_gauges(counts, means)
-        scrape.register(_Gauges(lambda: families))
-        return generate_latest(scrape)
+        return _case_gauges(counts, means)
 
     def _built(self, task: asyncio.Task[bytes]) -> None:
         self._building = None
@@ -192,28 +190,44 @@ class _Gauges(Collector):
         return self._families()
 
 
-def _case_gauges(
-    counts: dict[str, tuple[int, dt.datetime | None]], means: dict[str, dict[str, float]]
-) -> list[Metric]:
-    probability = GaugeMetricFamily(
+_CASE_GAUGES = (
+    (
         "escalation_outcome_probability",
         "The current forecast's probability of each outcome, per case.",
-        labels=["case_id", "outcome"],
-    )
-    reports = GaugeMetricFamily(
-        "escalation_case_reports",
-        "Reports that count (not retracted), per case.",
-        labels=["case_id"],
-    )
-    last = GaugeMetricFamily(
+    ),
+    ("escalation_case_reports", "Reports that count (not retracted), per case."),
+    (
         "escalation_case_last_report_timestamp_seconds",
         "When the case's last report was received (Unix time).",
-        labels=["case_id"],
+    ),
+)
+
+
+def _case_gauges(
+    counts: dict[str, tuple[int, dt.datetime | None]], means: dict[str, dict[str, float]]
+) -> bytes:
+    """The per-case gauges in the text format, written here: prometheus_client's families
+    cost about 20 µs a sample (a second a build at 10,000 cases), a line written here 1."""
+    probability, reports, last = (
+        [f"# HELP {name} {text}", f"# TYPE {name} gauge"] for name, text in _CASE_GAUGES
     )
     for case_id, (count, last_report_at) in counts.items():
+        case = f'{{case_id="{_label(case_id)}"'
         for outcome, mean in means.get(case_id, {}).items():
-            probability.add_metric([case_id, outcome], mean)
-        reports.add_metric([case_id], count)
+            labels = f'{case},outcome="{outcome}"}}'
+            probability.append(f"escalation_outcome_probability{labels} {_value(mean)}")
+        reports.append(f"escalation_case_reports{case}}} {_value(count)}")
         if last_report_at is not None:
-            last.add_metric([case_id], last_report_at.timestamp())
-    return [probability, reports, last]
+            at = _value(last_report_at.timestamp())
+            last.append(f"escalation_case_last_report_timestamp_seconds{case}}} {at}")
+    return ("\n".join([*probability, *reports, *last]) + "\n").encode()
+
+
+def _value(number: float) -> str:
+    """A sample's value as prometheus_client writes it (Go's float format)."""
+    return str(floatToGoString(number))  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the text format wants (a case id has nothing to escape)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -11,13 +11,13 @@ for what no write announces: a day's turn); while it does not, they poll as on S
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from app.background import Background
 from app.live import NOTICES
 
 RECONNECT_SECONDS = 1.0
@@ -40,7 +40,7 @@ class Hearing(Protocol):
     def heard(self, case_id: str | None) -> None: ...
 
 
-class Notices:
+class Notices(Background):
     """The process's listener, telling `events` of each notice; while it listens,
     `events.announced` is true (each change of it is heard as `heard(None)`: whatever was
     announced meanwhile went unheard)."""
@@ -48,16 +48,6 @@ class Notices:
     def __init__(self, conninfo: str, events: Hearing) -> None:
         self._conninfo = conninfo
         self._events = events
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:
