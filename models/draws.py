@@ -70,7 +70,7 @@ class EvidenceState:
     f: np.ndarray  # P(reports on j | state), (V, 2, S)
     with_evidence: np.ndarray  # groups with evidence, (Ce,)
     products: np.ndarray  # P(group's reports | state), (Ce, 2, S)
-    log_groups: np.ndarray  # log P(group's reports | k), (Ce, K, S)
+    group_terms: np.ndarray  # P(group's reports | k), (Ce, K, S)
     fixed_observed: np.ndarray  # fixed indicators with evidence, (Vf,)
     fixed_factors: np.ndarray  # P(reports on j | k), (Vf, K)
     log_likelihood: np.ndarray  # log P(evidence | k, draw), (K, S)
@@ -118,6 +118,9 @@ class DrawLayout:
         self.loading = gap[:, None] * np.sqrt(phi_mean * (1 - phi_mean))  # (J, K)
         self.thin = slice(None, None, max(1, n_draws // EXPLANATION_DRAWS))
         self.phi_thin = np.ascontiguousarray(self.phi[:, :, self.thin])
+        # The value of information sums in double over every draw: its draws, converted once.
+        self.theta64 = self.theta.astype(np.float64)  # (J, 2, S)
+        self.phi64 = self.phi.astype(np.float64)  # (C, K, S)
         self.membership = np.eye(n_groups)[self.group]  # (J, C) one-hot
         self._no_fixed_rows = np.zeros((n_indicators, len(OUTCOMES)))
         self._no_fixed_rows.flags.writeable = False
@@ -154,8 +157,7 @@ class DrawLayout:
             self.phi[with_evidence], (products[:, 1] - products[:, 0])[:, None, :]
         )
         group_terms += products[:, None, 0, :]
-        log_groups = np.log(group_terms, out=group_terms)  # log P(group's reports | k), (Ce,K,S)
-        log_likelihood = log_groups.sum(axis=0)
+        log_likelihood = np.log(group_terms).sum(axis=0)  # sum of log P(group's reports | k)
         fixed_observed = np.flatnonzero(is_fixed & (strength > 0))
         fixed_factors = _NO_FACTORS
         if fixed_observed.size:
@@ -180,7 +182,7 @@ class DrawLayout:
             f=f,
             with_evidence=with_evidence,
             products=products,
-            log_groups=log_groups,
+            group_terms=group_terms,
             fixed_observed=fixed_observed,
             fixed_factors=fixed_factors,
             log_likelihood=log_likelihood,

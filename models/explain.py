@@ -64,10 +64,11 @@ def information(
     fixed = state.fixed_rows[unobserved].any(axis=1)
     with_present[fixed] = outcome_mass[None] * state.fixed_rows[unobserved[fixed]]
     latent = unobserved[~fixed]
-    for group in np.unique(layout.group[latent]):
-        members = latent[layout.group[latent] == group]
-        rows = np.flatnonzero(np.isin(unobserved, members))
-        with_present[rows] = _with_present(layout, state, joint, int(group), members)
+    groups = layout.group[latent]
+    for group in np.unique(groups).tolist():
+        members = latent[groups == group]
+        rows = np.searchsorted(unobserved, members)  # both sorted, members among them
+        with_present[rows] = _with_present(layout, state, joint, group, members)
     p_present = with_present.sum(axis=1) / total
     if_present = with_present / with_present.sum(axis=1, keepdims=True)
     if_absent = (outcome_mass[None] - with_present) / (total - with_present.sum(axis=1))[:, None]
@@ -89,21 +90,26 @@ def information(
 def _with_present(
     layout: DrawLayout, state: EvidenceState, joint: np.ndarray, group: int, members: np.ndarray
 ) -> np.ndarray:
-    """P(k, evidence, j present) for unobserved indicators j of one group, (U, K): the
-    joint with the group's term split by its state, times P(j present | state)."""
-    phi = layout.phi[group].astype(np.float64)  # (K, S)
-    split = np.stack([1.0 - phi, phi], axis=1)  # P(state | k), (K, 2, S)
+    """P(k, evidence, j present) for unobserved indicators j of one group, (U, K): the joint
+    split by the group's state, times P(j present | state), summed over the draws:
+
+        sum_s theta[j, off, s] * off[k, s] + theta[j, on, s] * on[k, s]
+
+    with on = the joint without the group's term, times P(on | k) and the group's reports'
+    P(reports | on) (off likewise): two products of (U, S) by (S, K)."""
+    phi = layout.phi64[group]  # P(on | k), (K, S)
     row = np.searchsorted(state.with_evidence, group)
     if row < state.with_evidence.size and state.with_evidence[row] == group:
-        products = state.products[row].astype(np.float64)  # (2, S)
-        rest = joint / np.exp(state.log_groups[row].astype(np.float64))
-        split = split * products[None]
+        products = state.products[row].astype(np.float64)  # P(group's reports | state), (2, S)
+        rest = joint / state.group_terms[row]  # the joint without the group's term
+        on = rest * phi
+        off = (rest - on) * products[0]
+        on *= products[1]
     else:
-        rest = joint
-    by_state = rest[:, None, :] * split  # P(k, state, evidence), (K, 2, S)
-    theta = layout.theta[members].astype(np.float64)  # (U, 2, S)
-    flat = by_state.reshape(len(OUTCOMES), -1)
-    return np.asarray(theta.reshape(members.size, -1) @ flat.T)
+        on = joint * phi
+        off = joint - on
+    theta = layout.theta64[members]  # (U, 2, S)
+    return np.asarray(theta[:, 0] @ off.T + theta[:, 1] @ on.T)
 
 
 def _entropy_bits(p: np.ndarray) -> np.ndarray:
