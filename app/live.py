@@ -105,20 +105,27 @@ class LocalPolls:
             return _current(row, on, artifact_id)
         return _prepared(row, self._read(self._ahead_sql, case_id), on, artifact_id)
 
-    def _read(self, sql: str, case_id: str) -> Sequence[Any] | None:
+    def data_version(self) -> int:
+        """SQLite's count of commits by any other connection (any process) since this one
+        opened: it moves when anything is written (`app.notices.LocalNotices`)."""
+        row = self._read("PRAGMA data_version", None)
+        return int(row[0]) if row is not None else 0
+
+    def _read(self, sql: str, case_id: str | None) -> Sequence[Any] | None:
         """One row (its first column a date), or None."""
         require_writable(self._path)  # before a connection is even handed out
         if self._connection is None:
             self._connection = self._database.raw_connection()
         try:
+            parameters = () if case_id is None else (case_id,)
             row: Sequence[Any] | None = self._connection.driver_connection.execute(
-                sql, (case_id,)
+                sql, parameters
             ).fetchone()
         except sqlite3.Error:  # a storage fault: the next read opens the file afresh,
             if unwritable(self._path) is None:  # if closing this one is safe
                 self.close()
             raise
-        if row is not None and self._to_date is not None:
+        if row is not None and self._to_date is not None and case_id is not None:
             row = (self._to_date(row[0]), *row[1:])
         return row
 
@@ -262,8 +269,60 @@ def update(
     else:  # rebuilt exactly as a replay of that date would be
         sums = _rebuilt(session, engine, case_id, prior, on)
     forecast, served = _forecast(engine, case_id, prior, on, sums)
+    _store(session, engine, case, row, on, sums, forecast, served, counted, stopped)
+    return served
+
+
+def promote(session: Session, engine: Engine, case_id: str, today: dt.date) -> bool:
+    """Make the forecast prepared for today (`prepare`) the case's live one as it was prepared,
+    its JSON and its sums (nothing is forecast again), in a transaction of its own; False,
+    nothing done, unless it was prepared from the live row as it stands (then `refresh`)."""
+    begin_writing(session)
+    case = lock_case(session, case_id)
+    on = case.now(today)
+    connection = session.connection()
+    row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
+    ahead = connection.execute(_NEXT_ROW, {"case_id": case_id}).first()
+    prepared_for = (on, engine.catalog.fingerprint, engine.artifact.id)
+    if (
+        row is None
+        or ahead is None
+        or ahead.basis != row.etag
+        or prepared_for
+        != (
+            ahead.evidence_on,
+            ahead.catalog_sha256,
+            ahead.artifact_id,
+        )
+    ):
+        session.rollback()
+        return False
+    connection.execute(_DROP_NEXT, {"case_id": case_id})
+    forecast = ForecastOut.model_validate_json(ahead.payload)
+    served = Served(ahead.etag, ahead.payload)
+    _store(session, engine, case, row, on, _Sums.stored(ahead, engine), forecast, served)
+    session.commit()
+    return True
+
+
+def _store(
+    session: Session,
+    engine: Engine,
+    case: CaseHead,
+    row: Row[Any] | None,
+    on: dt.date,
+    sums: _Sums,
+    forecast: ForecastOut,
+    served: Served,
+    counted: Sequence[Row[Any]] = (),
+    stopped: Sequence[Row[Any] | ReportRow] = (),
+) -> None:
+    """Store the case's new live forecast in the caller's transaction (`row`: the live row
+    before, if any): its alert rules stepped, a history point if its inputs changed, the write
+    announced (PostgreSQL)."""
+    connection = session.connection()
     moved = ForecastChange(
-        case_id,
+        case.id,
         None if row is None else row.payload,
         forecast,
         _cause(row, engine, on, bool(counted or stopped), case.pinned),
@@ -271,18 +330,17 @@ def update(
         stopped,
         sums.present,
         sums.absent,
-        prior,
+        case.prior,
     )
     alerts.evaluate(session, engine, moved)
     values = _columns(engine, on, sums, forecast, served) | {"pinned": case.pinned}
     if row is None:
-        connection.execute(_INSERT_LIVE, {"case_id": case_id, **values})
+        connection.execute(_INSERT_LIVE, {"case_id": case.id, **values})
     else:
-        connection.execute(_UPDATE_LIVE, {"live_case_id": case_id, **values})
-    history.record(connection, forecast, f"{sums.reports_hash}:{prior_key(prior)}")
+        connection.execute(_UPDATE_LIVE, {"live_case_id": case.id, **values})
+    history.record(connection, forecast, f"{sums.reports_hash}:{prior_key(case.prior)}")
     if connection.dialect.name == "postgresql":  # sent when the write commits: `app.notices`
-        connection.execute(_ANNOUNCE, {"case_id": case_id})
-    return served
+        connection.execute(_ANNOUNCE, {"case_id": case.id})
 
 
 def prepare(session: Session, engine: Engine, case_id: str, on: dt.date) -> bool:

@@ -33,7 +33,7 @@ from app.forecasting import etag, forecast_from, from_scenario, known_on, today,
 from app.limits import CostlyWork
 from app.live import LocalPolls, NetworkPolls, Served, conninfo
 from app.metrics import CaseGauges
-from app.notices import Notices
+from app.notices import LocalNotices, Notices
 from app.scenarios import ScenarioReader
 from app.schemas import ReportIn, WhatIfIn
 from app.security import WrongTokens
@@ -88,7 +88,7 @@ class ForecastService:
     replays: CostlyWork = field(default_factory=lambda: CostlyWork(running=2, waiting=32))
     timeline_points: PointCache = field(default_factory=PointCache)
     events: ForecastEvents = field(init=False)
-    notices: Notices | None = field(init=False, default=None)
+    notices: Notices | LocalNotices | None = field(init=False, default=None)
     day_ahead: DayAhead | None = field(init=False)
     case_gauges: CaseGauges = field(init=False)
     alerts: AlertDelivery = field(init=False)
@@ -124,6 +124,9 @@ class ForecastService:
         service.events = ForecastEvents(service.now_served, service.changes)
         if database.dialect.name == "postgresql":
             service.notices = Notices(conninfo(database), service.events)
+        elif service.local_polls is not None:
+            service.notices = LocalNotices(service.local_polls, service.events)
+        if service.notices is not None:
             service.notices.start()
         service.case_gauges = CaseGauges(opened)
         # Without a model no forecast ages: only what is in the outbox is delivered.

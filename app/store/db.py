@@ -45,7 +45,7 @@ def open_database(url: str) -> Engine:
     event.listen(database, "handle_error", _discard_after_fault)
     if (path := sqlite_path(database)) is not None:
         sqlite_file(Path(path))
-        event.listen(database, "do_connect", lambda *_: _require_file(path))
+        event.listen(database, "do_connect", _existing_file(path))
     return database
 
 
@@ -122,13 +122,18 @@ def require_writable(database: str) -> None:
         raise sqlite3.OperationalError(f"{path} cannot be written")
 
 
-def _require_file(database: str) -> None:
-    """`require_writable`, and the file must exist: a connection opened after it was deleted
-    would create an empty database in its place, and serve from it (the file is created once,
-    by `open_database`)."""
-    if not os.path.exists(database):
-        raise sqlite3.OperationalError(f"{database} is gone")
-    require_writable(database)
+def _existing_file(database: str) -> Callable[..., None]:
+    """A `do_connect` hook: `require_writable`, and the file is opened as it is, never created
+    (`mode=rw`): a connection opened after it was deleted would otherwise make an empty
+    database in its place, and serve from it (the file is created once, by `open_database`)."""
+    uri = f"{Path(database).resolve().as_uri()}?mode=rw"
+
+    def connect(dialect: Any, record: Any, args: list[Any], params: dict[str, Any]) -> None:
+        require_writable(database)
+        args[0] = uri
+        params["uri"] = True
+
+    return connect
 
 
 def _discard_after_fault(context: ExceptionContext) -> None:

@@ -98,6 +98,7 @@ def test_after_midnight_it_is_served_then_made_live_without_reading_a_report(
         raise AssertionError("a case's reports were read to make its prepared forecast live")
 
     monkeypatch.setattr(store, "list_reports", no_rebuild)
+    monkeypatch.setattr(live, "_forecast", no_rebuild)  # made live as prepared
     assert day_ahead(watched).step(AFTER_MIDNIGHT) == 1
     assert day_ahead(watched).step(AFTER_MIDNIGHT) == 0
     assert prepared_count(watched) == 0
@@ -105,6 +106,18 @@ def test_after_midnight_it_is_served_then_made_live_without_reading_a_report(
         row = session.get(LiveForecastRow, CASE)
         assert row is not None and (row.evidence_on, row.etag) == (TOMORROW, prepared.etag)
     assert served_on(watched, TOMORROW) == prepared
+
+
+def test_a_forecast_prepared_before_a_write_is_rebuilt_when_its_day_comes(
+    watched: TestClient,
+) -> None:
+    day_ahead(watched).step(BEFORE_MIDNIGHT)
+    watched.post(REPORTS, json=report(indicator="pretext_claims"), headers=AUTH)
+    assert day_ahead(watched).step(AFTER_MIDNIGHT) == 1  # not as prepared: rebuilt
+    assert prepared_count(watched) == 0
+    made_live = served_on(watched, TOMORROW)
+    assert made_live is not None and '"reports_used":3' in made_live.payload
+    assert made_live == rebuilt_on(watched, TOMORROW)
 
 
 def test_forecasts_prepared_for_a_day_gone_by_are_dropped(watched: TestClient) -> None:

@@ -1,6 +1,6 @@
-"""PostgreSQL's side of the service: writes are announced when they commit and heard by each
-process's listener (`app.notices`), and polls read through a connection of their own
-(`app.live.NetworkPolls`), a fault there being a 503 like any storage fault."""
+"""Writes heard by each process (`app.notices`): on PostgreSQL announced when they commit, on
+SQLite seen in its count of commits; and PostgreSQL's polls read through a connection of their
+own (`app.live.NetworkPolls`), a fault there being a 503 like any storage fault."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
 from app import live
+from app.events import POLL_SECONDS
 from app.forecasting import today
-from app.live import NetworkPolls, conninfo
-from app.notices import Notices
+from app.live import LocalPolls, NetworkPolls, conninfo
+from app.notices import LocalNotices, Notices
 
 from ..postgres import free_port
 from ..service import AUTH, CASE, FORECAST, REPORTS, report, service_of
@@ -56,6 +57,33 @@ def test_a_committed_write_is_heard_by_the_listener(case: TestClient) -> None:
 
     assert asyncio.run(listen()) == [None, CASE, None]  # closed: no longer listening
     assert heard.announced is False
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_commit_to_sqlite_is_heard_by_its_count_of_commits(case: TestClient) -> None:
+    """SQLite announces nothing, but `PRAGMA data_version` moves with any other connection's
+    commit: one read a tick wakes every watcher, and nothing is heard while nothing is written."""
+    heard = Heard()
+    polls = LocalPolls(service_of(case).database)
+    notices = LocalNotices(polls, heard)
+
+    async def listen() -> list[str | None]:
+        notices.start()
+        for _ in range(500):
+            if heard.announced:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(3 * POLL_SECONDS)
+        assert heard.announced and heard.cases == [None]  # nothing written since it began
+        heard.woken.clear()
+        posted = await asyncio.to_thread(case.post, REPORTS, json=report(), headers=AUTH)
+        assert posted.status_code == 201
+        await asyncio.wait_for(heard.woken.wait(), 2.0)
+        await notices.close()
+        polls.close()
+        return heard.cases
+
+    assert asyncio.run(listen()) == [None, None]
 
 
 @ON_POSTGRESQL
