@@ -35,6 +35,21 @@ class Heard:
         self.cases.append(case_id)
         self.woken.set()
 
+    async def a_write(self, client: TestClient, settle: float = 0.0) -> list[str | None]:
+        """Once writes are announced (and `settle` seconds more, nothing written), what is
+        heard of a report POSTed, up to the first thing heard of it."""
+        for _ in range(500):
+            if self.announced:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(settle)
+        assert self.announced and self.cases == [None]  # it says that it listens, nothing more
+        self.woken.clear()
+        posted = await asyncio.to_thread(client.post, REPORTS, json=report(), headers=AUTH)
+        assert posted.status_code == 201
+        await asyncio.wait_for(self.woken.wait(), 2.0)
+        return self.cases
+
 
 @ON_POSTGRESQL
 def test_a_committed_write_is_heard_by_the_listener(case: TestClient) -> None:
@@ -43,15 +58,7 @@ def test_a_committed_write_is_heard_by_the_listener(case: TestClient) -> None:
 
     async def listen() -> list[str | None]:
         notices.start()
-        for _ in range(500):
-            if heard.announced:
-                break
-            await asyncio.sleep(0.01)
-        assert heard.announced and heard.cases == [None]  # it says that it listens
-        heard.woken.clear()
-        posted = await asyncio.to_thread(case.post, REPORTS, json=report(), headers=AUTH)
-        assert posted.status_code == 201
-        await asyncio.wait_for(heard.woken.wait(), 2.0)
+        await heard.a_write(case)
         await notices.close()
         return heard.cases
 
@@ -69,16 +76,7 @@ def test_a_commit_to_sqlite_is_heard_by_its_count_of_commits(case: TestClient) -
 
     async def listen() -> list[str | None]:
         notices.start()
-        for _ in range(500):
-            if heard.announced:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(3 * POLL_SECONDS)
-        assert heard.announced and heard.cases == [None]  # nothing written since it began
-        heard.woken.clear()
-        posted = await asyncio.to_thread(case.post, REPORTS, json=report(), headers=AUTH)
-        assert posted.status_code == 201
-        await asyncio.wait_for(heard.woken.wait(), 2.0)
+        await heard.a_write(case, settle=3 * POLL_SECONDS)
         await notices.close()
         polls.close()
         return heard.cases
