@@ -116,10 +116,10 @@ class DayAhead(Background):
             .outerjoin(NextForecastRow, NextForecastRow.case_id == LiveForecastRow.case_id)
             .where(LiveForecastRow.evidence_on == tomorrow - DAY, ~LiveForecastRow.pinned)
             .where(LiveForecastRow.artifact_id == artifact_id, stale)
+            .where(LiveForecastRow.case_id.not_in(self._failed_on(tomorrow)))
             .limit(BATCH)
         )
-        failed = self._failed_on(tomorrow)
-        cases = list(session.scalars(query.where(LiveForecastRow.case_id.not_in(failed))))
+        cases = list(session.scalars(query))
         for case_id in cases:
             self._each(session, live.prepare, case_id, tomorrow)
         return len(cases)

@@ -77,10 +77,8 @@ def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> S
 def stored_in(connection: Connection, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
     """`stored`, read on the caller's connection."""
     row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
-    if not _gone_by(row, on):
-        return _current(row, on, artifact_id)
-    ahead = connection.execute(_AHEAD, {"case_id": case_id}).first()
-    return _prepared(row, ahead, on, artifact_id)
+    ahead = connection.execute(_AHEAD, {"case_id": case_id}).first() if _gone_by(row, on) else None
+    return _served(row, ahead, on, artifact_id)
 
 
 class LocalPolls:
@@ -101,9 +99,8 @@ class LocalPolls:
 
     def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
         row = self._read(self._sql, case_id)
-        if not _gone_by(row, on):
-            return _current(row, on, artifact_id)
-        return _prepared(row, self._read(self._ahead_sql, case_id), on, artifact_id)
+        ahead = self._read(self._ahead_sql, case_id) if _gone_by(row, on) else None
+        return _served(row, ahead, on, artifact_id)
 
     def data_version(self) -> int:
         """SQLite's count of commits by any other connection (any process) since this one
@@ -112,7 +109,7 @@ class LocalPolls:
         return int(row[0]) if row is not None else 0
 
     def _read(self, sql: str, case_id: str | None) -> Sequence[Any] | None:
-        """One row (its first column a date), or None."""
+        """One row of `sql`, or None: a case's (its first column a date), or of a pragma."""
         require_writable(self._path)  # before a connection is even handed out
         if self._connection is None:
             self._connection = self._database.raw_connection()
@@ -160,16 +157,16 @@ class NetworkPolls:
             connection = self._idle.pop() if self._idle else await self._connect()
             try:
                 row = await _fetch(connection, self._sql, case_id)
-                if _gone_by(row, on):
-                    ahead = await _fetch(connection, self._ahead_sql, case_id)
-                    served = _prepared(row, ahead, on, artifact_id)
-                else:
-                    served = _current(row, on, artifact_id)
+                ahead = (
+                    await _fetch(connection, self._ahead_sql, case_id)
+                    if _gone_by(row, on)
+                    else None
+                )
             except BaseException:  # a fault, or a request cancelled mid-read: its state unknown
                 await connection.close()
                 raise
             self._idle.append(connection)
-        return served
+        return _served(row, ahead, on, artifact_id)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:
@@ -196,30 +193,28 @@ def conninfo(database: Database) -> str:
     return database.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _current(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
+def _served(
+    row: Sequence[Any] | None, ahead: Sequence[Any] | None, on: dt.date, artifact_id: str
+) -> Served | None:
+    """From a `_LOOKUP` row and an `_AHEAD` row (read only when `_gone_by`): the live forecast
+    if it holds on `on` (today; a historical case's holds for its clock) from this model, else
+    the one prepared for `on` from the live row as it stands; None when neither."""
     if row is None:
         return None
     evidence_on, pinned, stored_artifact, tag, payload = row
     if stored_artifact == artifact_id and (pinned or evidence_on == on):
         return Served(tag, payload)
+    if ahead is None:
+        return None
+    prepared_on, prepared_by, basis, prepared_tag, prepared_payload = ahead
+    if (prepared_on, prepared_by, basis) == (on, artifact_id, tag):
+        return Served(prepared_tag, prepared_payload)
     return None
 
 
 def _gone_by(row: Sequence[Any] | None, on: dt.date) -> bool:
     """Whether the live row is a live case's for a day before `on` (its next may be ready)."""
     return row is not None and not row[1] and row[0] < on
-
-
-def _prepared(
-    row: Sequence[Any] | None, ahead: Sequence[Any] | None, on: dt.date, artifact_id: str
-) -> Served | None:
-    """The forecast prepared for `on` from the live `row` as it stands, if there is one."""
-    if row is None or ahead is None:
-        return None
-    prepared_on, prepared_by, basis, tag, payload = ahead
-    if (prepared_on, prepared_by, basis) == (on, artifact_id, row[3]):
-        return Served(tag, payload)
-    return None
 
 
 def refresh(session: Session, engine: Engine, case_id: str, today: dt.date) -> Served:
@@ -283,17 +278,11 @@ def promote(session: Session, engine: Engine, case_id: str, today: dt.date) -> b
     connection = session.connection()
     row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
     ahead = connection.execute(_NEXT_ROW, {"case_id": case_id}).first()
-    prepared_for = (on, engine.catalog.fingerprint, engine.artifact.id)
     if (
         row is None
         or ahead is None
-        or ahead.basis != row.etag
-        or prepared_for
-        != (
-            ahead.evidence_on,
-            ahead.catalog_sha256,
-            ahead.artifact_id,
-        )
+        or not _prepared_from(ahead, row, on, engine)
+        or ahead.artifact_id != engine.artifact.id  # its JSON is another model's
     ):
         session.rollback()
         return False
@@ -421,10 +410,14 @@ def _sums_on(
     if ahead is None:
         return None
     connection.execute(_DROP_NEXT, {"case_id": row.case_id})  # used now, or stale
+    return _Sums.stored(ahead, engine) if _prepared_from(ahead, row, on, engine) else None
+
+
+def _prepared_from(ahead: Row[Any], row: Row[Any], on: dt.date, engine: Engine) -> bool:
+    """Whether the next row's sums hold on `on`: prepared for it, with this catalog, from the
+    live `row` as it stands."""
     prepared_for = (ahead.evidence_on, ahead.catalog_sha256, ahead.basis)
-    if prepared_for != (on, engine.catalog.fingerprint, row.etag):
-        return None
-    return _Sums.stored(ahead, engine)
+    return prepared_for == (on, engine.catalog.fingerprint, row.etag)
 
 
 def _rebuilt(session: Session, engine: Engine, case_id: str, prior: Prior, on: dt.date) -> _Sums:

@@ -13,11 +13,9 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -170,57 +168,52 @@ def exposition(
     fitted_at: dt.datetime | None,
 ) -> bytes:
     """The text format: the request metrics, the case gauges and the model's age."""
-    scrape = CollectorRegistry()
+    model = b""
     if artifact_id is not None and fitted_at is not None:
-        age = GaugeMetricFamily(
-            "escalation_model_age_seconds",
-            "Seconds since the served model artifact was fitted.",
-            labels=["artifact_id"],
-        )
-        age.add_metric([artifact_id], (dt.datetime.now(dt.UTC) - fitted_at).total_seconds())
-        scrape.register(_Gauges(lambda: [age]))
-    return generate_latest(registry) + case_gauges + generate_latest(scrape)
+        age = (dt.datetime.now(dt.UTC) - fitted_at).total_seconds()
+        model = _gauges([(_MODEL_AGE, [(f'artifact_id="{_label(artifact_id)}"', age)])])
+    return generate_latest(registry) + case_gauges + model
 
 
-class _Gauges(Collector):
-    def __init__(self, families: Callable[[], list[Metric]]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self._families()
-
-
-_CASE_GAUGES = (
-    (
-        "escalation_outcome_probability",
-        "The current forecast's probability of each outcome, per case.",
-    ),
-    ("escalation_case_reports", "Reports that count (not retracted), per case."),
-    (
-        "escalation_case_last_report_timestamp_seconds",
-        "When the case's last report was received (Unix time).",
-    ),
+_PROBABILITY = (
+    "escalation_outcome_probability",
+    "The current forecast's probability of each outcome, per case.",
 )
+_REPORTS = ("escalation_case_reports", "Reports that count (not retracted), per case.")
+_LAST_REPORT = (
+    "escalation_case_last_report_timestamp_seconds",
+    "When the case's last report was received (Unix time).",
+)
+_MODEL_AGE = ("escalation_model_age_seconds", "Seconds since the served model artifact was fitted.")
+
+type Samples = list[tuple[str, float]]
+"""A gauge's samples: each one's labels, as the text format writes them, and its value."""
 
 
 def _case_gauges(
     counts: dict[str, tuple[int, dt.datetime | None]], means: dict[str, dict[str, float]]
 ) -> bytes:
-    """The per-case gauges in the text format, written here: prometheus_client's families
-    cost about 20 µs a sample (a second a build at 10,000 cases), a line written here 1."""
-    probability, reports, last = (
-        [f"# HELP {name} {text}", f"# TYPE {name} gauge"] for name, text in _CASE_GAUGES
-    )
+    """The per-case gauges in the text format (`_gauges`: prometheus_client's families cost
+    about 20 µs a sample, a second a build at 10,000 cases; a line written here costs 1)."""
+    probability: Samples = []
+    reports: Samples = []
+    last: Samples = []
     for case_id, (count, last_report_at) in counts.items():
-        case = f'{{case_id="{_label(case_id)}"'
-        for outcome, mean in means.get(case_id, {}).items():
-            labels = f'{case},outcome="{outcome}"}}'
-            probability.append(f"escalation_outcome_probability{labels} {_value(mean)}")
-        reports.append(f"escalation_case_reports{case}}} {_value(count)}")
+        case = f'case_id="{_label(case_id)}"'
+        probability += [(f'{case},outcome="{o}"', m) for o, m in means.get(case_id, {}).items()]
+        reports.append((case, count))
         if last_report_at is not None:
-            at = _value(last_report_at.timestamp())
-            last.append(f"escalation_case_last_report_timestamp_seconds{case}}} {at}")
-    return ("\n".join([*probability, *reports, *last]) + "\n").encode()
+            last.append((case, last_report_at.timestamp()))
+    return _gauges([(_PROBABILITY, probability), (_REPORTS, reports), (_LAST_REPORT, last)])
+
+
+def _gauges(families: list[tuple[tuple[str, str], Samples]]) -> bytes:
+    """Gauge families in the text format, each its name, its help and its samples."""
+    lines = []
+    for (name, text), samples in families:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{labels}}} {_value(value)}" for labels, value in samples]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def _value(number: float) -> str:
