@@ -68,8 +68,9 @@ def _part(value: Any, part: KeyPart) -> Any:
     raise ValueError(value)
 
 
-def paging(*parts: KeyPart) -> Callable[..., Any]:
-    """A dependency reading a page of a list whose order key has these parts."""
+def paging(*parts: KeyPart, newest_first: bool = False) -> Callable[..., Any]:
+    """A dependency reading a page of a list whose order key has these parts, in ascending
+    order unless asked (or, for a log, `newest_first` unless asked)."""
 
     async def page(
         limit: Annotated[
@@ -81,7 +82,7 @@ def paging(*parts: KeyPart) -> Callable[..., Any]:
         ] = None,
         order: Annotated[
             Literal["asc", "desc"], Query(description="Oldest first (asc) or newest first.")
-        ] = "asc",
+        ] = "desc" if newest_first else "asc",
     ) -> Page:
         after = None if cursor is None else _key_of(cursor, parts)
         return Page(limit, after, order == "desc")
@@ -92,6 +93,30 @@ def paging(*parts: KeyPart) -> Callable[..., Any]:
 HistoryPage = Annotated[Page, Depends(paging(int))]
 ReportsPage = Annotated[Page, Depends(paging(dt.date, int))]
 CasesPage = Annotated[Page, Depends(paging(str))]
+
+
+def _log_page(
+    page: Annotated[Page, Depends(paging(int, newest_first=True))],
+    before: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_ROW_ID,
+            deprecated=True,
+            description="Entries older than this id, newest first (the Link's cursor replaces it).",
+        ),
+    ] = None,
+) -> Page:
+    """A page of a log (the audit log, a rule's deliveries) by id, newest first unless asked;
+    `before`, the pager these logs had before links, still reads the page older than an id."""
+    if before is None:
+        return page
+    if page.after is not None:
+        raise EvidenceError("query.before", "give a cursor or before, not both")
+    return Page(page.limit, (before,), descending=True)
+
+
+LogPage = Annotated[Page, Depends(_log_page)]
 
 
 def paged(request: Request, content: str, after: tuple[Any, ...] | None) -> Response:

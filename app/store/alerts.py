@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.schemas import AlertIn
+from app.store.pages import Page, keyset, split
 from app.store.tables import AlertDeliveryRow, AlertRuleRow, CaseRow
 from models.errors import NotFoundError
 
@@ -76,18 +78,13 @@ def delete_rule(session: Session, case_id: str, rule_id: int, by: str) -> tuple[
 
 
 def deliveries_of(
-    session: Session, rule_id: int, limit: int, before: int | None
-) -> list[AlertDeliveryRow]:
-    """The rule's delivery log, newest first: `limit` deliveries older than `before`."""
-    query = (
-        select(AlertDeliveryRow)
-        .where(AlertDeliveryRow.rule_id == rule_id)
-        .order_by(AlertDeliveryRow.id.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        query = query.where(AlertDeliveryRow.id < before)
-    return list(session.scalars(query))
+    session: Session, rule_id: int, page: Page
+) -> tuple[Sequence[AlertDeliveryRow], tuple[Any, ...] | None]:
+    """A page of the rule's delivery log by delivery id, and where the next page starts (None:
+    no more)."""
+    key = (AlertDeliveryRow.id,)
+    query = keyset(select(AlertDeliveryRow).where(AlertDeliveryRow.rule_id == rule_id), key, page)
+    return split(list(session.scalars(query)), page, key)
 
 
 class Due(NamedTuple):

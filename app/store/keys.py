@@ -7,11 +7,13 @@ import datetime as dt
 import hashlib
 import itertools
 import secrets
+from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
+from app.store.pages import Page, keyset, split
 from app.store.tables import ApiKeyRow, AuditRow
 from models.errors import ConflictError, NotFoundError
 
@@ -137,9 +139,9 @@ def record(
 _APPEND = insert(AuditRow)
 
 
-def audit_entries(session: Session, limit: int, before: int | None) -> list[AuditRow]:
-    """The audit log, newest first: `limit` entries older than entry `before` (if given)."""
-    query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-    if before is not None:
-        query = query.where(AuditRow.id < before)
-    return list(session.scalars(query))
+def audit_entries(
+    session: Session, page: Page
+) -> tuple[Sequence[AuditRow], tuple[Any, ...] | None]:
+    """A page of the audit log by entry id, and where the next page starts (None: no more)."""
+    key = (AuditRow.id,)
+    return split(list(session.scalars(keyset(select(AuditRow), key, page))), page, key)

@@ -122,6 +122,12 @@ def test_a_rule_fires_once_on_crossing_and_again_only_after_re_arming(
     listed = {rule["id"]: rule for rule in alerting.get(ALERTS).json()}
     assert not listed[narrow["id"]]["armed"] and not listed[wide["id"]]["armed"]
     assert listed[wide["id"]]["last_delivery"]["state"] == "delivered"
+    log = settled(alerting, narrow["id"])  # newest first, a page at a time
+    assert log[0]["id"] > log[1]["id"]
+    page = alerting.get(f"{ALERTS}/{narrow['id']}/deliveries", params={"limit": 1})
+    assert page.json() == log[:1]
+    last = alerting.get(page.links["next"]["url"])
+    assert last.json() == log[1:] and "next" not in last.links
 
 
 def test_a_delivery_is_signed_and_says_what_moved_the_forecast(

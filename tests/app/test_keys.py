@@ -93,8 +93,18 @@ def test_writes_record_who_made_them_in_reports_and_the_audit_log(
     [report, _] = case.get(REPORTS).json()
     assert (report["entered_by"], report["retracted_by"]) == ("alice", "admin")
     assert case.get(f"/v1/cases/{CASE}").json()["created_by"] == "admin"
+    first = case.get("/v1/audit", params={"limit": 2}, headers=AUTH)
+    assert first.json() == entries[:2]
+    rest = case.get(first.links["next"]["url"], headers=AUTH)
+    assert rest.json() == entries[2:4] and "next" in rest.links
+    oldest_first = case.get("/v1/audit", params={"order": "asc"}, headers=AUTH).json()
+    assert oldest_first == entries[::-1]
+    # The pager before links: still the page older than an id, newest first.
     page = case.get("/v1/audit", params={"limit": 2, "before": entries[1]["id"]}, headers=AUTH)
-    assert [e["id"] for e in page.json()] == [entries[2]["id"], entries[3]["id"]]
+    assert page.json() == entries[2:4]
+    both = {"before": 5, "cursor": first.links["next"]["url"].split("cursor=")[1]}
+    refused = case.get("/v1/audit", params=both, headers=AUTH)
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "before"]
 
 
 def test_a_revoked_key_fails_at_once_on_every_worker(

@@ -6,12 +6,14 @@ import json
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Request, Response, status
+from pydantic import TypeAdapter
 
 from app import live
 from app.alerts import armed_at
 from app.api import API
 from app.api.deps import AnalystDep, CaseId, ServiceDep, SessionDep
+from app.api.pages import PAGED, LogPage, paged
 from app.api.responses import BODY, CASE, WRITE
 from app.forecasting import today
 from app.schemas import AlertIn, AlertOut, DeliveryOut, DeliveryState, NewAlertOut
@@ -24,7 +26,6 @@ from models.errors import InputError
 
 router = APIRouter(prefix=f"{API}/cases/{{case_id}}/alerts", tags=["alerts"])
 RuleId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The rule's id.")]
-MAX_DELIVERY_PAGE = 1000
 
 
 @router.post(
@@ -83,25 +84,24 @@ def unsubscribe(
     return _listed(rule, None)
 
 
-@router.get("/{rule_id}/deliveries", response_model=list[DeliveryOut], responses=CASE)
+@router.get("/{rule_id}/deliveries", response_model=list[DeliveryOut], responses=CASE | PAGED)
 def delivery_log(
-    case_id: CaseId,
-    rule_id: RuleId,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_DELIVERY_PAGE)] = 100,
-    before: Annotated[
-        int | None, Query(ge=1, le=MAX_ROW_ID, description="A delivery's id.")
-    ] = None,
-) -> list[DeliveryOut]:
-    """The rule's deliveries, newest first, with each one's attempts and last result, and
-    what it sends: `limit` of them, older than `before` (the last id of the previous page)."""
+    case_id: CaseId, rule_id: RuleId, request: Request, session: SessionDep, page: LogPage
+) -> Response:
+    """The rule's deliveries, newest first unless asked, each with its attempts, its last
+    result and what it sends, a page at a time (`Link`: the next page)."""
     store.rule_of(session, case_id, rule_id)
-    return [
+    rows, after = store.deliveries_of(session, rule_id, page)
+    deliveries = [
         DeliveryOut.model_validate(
             {**DeliveryState.model_validate(row).model_dump(), "payload": json.loads(row.payload)}
         )
-        for row in store.deliveries_of(session, rule_id, limit, before)
+        for row in rows
     ]
+    return paged(request, _DELIVERIES.dump_json(deliveries).decode(), after)
+
+
+_DELIVERIES = TypeAdapter(list[DeliveryOut])
 
 
 def _listed(rule: AlertRuleRow, last: AlertDeliveryRow | None) -> AlertOut:

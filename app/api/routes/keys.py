@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Request, Response, status
+from pydantic import TypeAdapter
 
 from app.api import API
 from app.api.deps import AdminDep, SessionDep
+from app.api.pages import PAGED, LogPage, paged
 from app.api.responses import BODY, WRITE, errors
 from app.schemas import AuditEntryOut, KeyIn, KeyOut, NewKeyOut
 from app.store import keys
-from models.contract import KEY_NAME, MAX_ROW_ID
+from models.contract import KEY_NAME
 
 router = APIRouter(prefix=API, tags=["keys and audit"])
 KeyName = Annotated[str, Path(pattern=KEY_NAME, description="The key's name.")]
-MAX_AUDIT_PAGE = 1000
 
 
 @router.post(
@@ -49,13 +50,14 @@ def revoke_key(name: KeyName, session: SessionDep, actor: AdminDep) -> KeyOut:
     return KeyOut.model_validate(row)
 
 
-@router.get("/audit", response_model=list[AuditEntryOut], responses=WRITE)
-def audit(
-    session: SessionDep,
-    actor: AdminDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE)] = 100,
-    before: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID, description="An entry's id.")] = None,
-) -> list[AuditEntryOut]:
-    """Every write, newest first, with who made it: `limit` entries, older than `before`
-    (the last id of the previous page) if given. Entries are appended, never changed."""
-    return [AuditEntryOut.model_validate(row) for row in keys.audit_entries(session, limit, before)]
+@router.get("/audit", response_model=list[AuditEntryOut], responses=WRITE | PAGED)
+def audit(request: Request, session: SessionDep, actor: AdminDep, page: LogPage) -> Response:
+    """Every write, newest first unless asked, with who made it, a page at a time (`Link`: the
+    next page). Entries are appended, never changed."""
+    rows, after = keys.audit_entries(session, page)
+    return paged(
+        request, _ENTRIES.dump_json([AuditEntryOut.model_validate(r) for r in rows]).decode(), after
+    )
+
+
+_ENTRIES = TypeAdapter(list[AuditEntryOut])
