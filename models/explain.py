@@ -28,7 +28,7 @@ def contributions(layout: DrawLayout, state: EvidenceState) -> tuple[Contributio
         group_row = np.searchsorted(state.with_evidence, layout.group[state.observed])
         products = np.ascontiguousarray(state.products[:, :, thin])
         phi = layout.phi_thin[state.with_evidence]  # (Ce, K, S_thin)
-        with_j = products[:, None, 0] + phi * (products[:, None, 1] - products[:, None, 0])
+        with_j = state.group_terms[:, :, thin]  # P(group's reports | k) on these draws
         # The group's product without j, per state: j's factor divided out (every factor
         # is a probability mixture of positive terms, far from zero).
         without = products[group_row] / state.f[:, :, thin]

@@ -99,8 +99,9 @@ class Predictor:
         top = float(state.log_joint.max())
         joint = np.exp(state.log_joint.astype(np.float64) - top)  # (K, S)
         totals = joint.sum(axis=0)  # P(evidence | draw), scaled
-        means = joint.sum(axis=1) / totals.sum()
-        draw_weights = totals / totals.sum()
+        total = totals.sum()
+        means = joint.sum(axis=1) / total
+        draw_weights = totals / total
         log_evidence = np.log(totals) + top  # log P(evidence | draw), (S,)
         per_draw = (joint / totals).astype(DRAW_DTYPE)  # P(k | evidence, draw)
         bounds = _weighted_interval(per_draw, draw_weights, INTERVAL)
@@ -117,7 +118,7 @@ class Predictor:
         # P(evidence | k) up to a common factor, the draws' mean (single precision is enough for
         # likelihood ratios and base-rate rows, to ~1e-7).
         log_likelihood = state.log_likelihood
-        evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).mean(axis=1)
+        evidence_likelihood = np.exp(log_likelihood - log_likelihood.max()).sum(axis=1) / self.draws
         return Forecast(
             probabilities=probabilities,
             contributions=contributions,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.catalog import OUTCOMES
-from models.draws import DrawLayout, EvidenceState, logit
+from models.draws import DrawLayout, EvidenceState
 
 
 def surprise_z(layout: DrawLayout, state: EvidenceState) -> np.ndarray:
@@ -25,13 +25,14 @@ def surprise_z(layout: DrawLayout, state: EvidenceState) -> np.ndarray:
         return np.zeros(len(OUTCOMES))
     present, absent = state.present[observed], state.absent[observed]
     weak = np.minimum(present, absent)[:, None]
-    p = layout.marginal_mean[observed]
-    q = (p + (1 - p) * weak) / (1 + weak)  # (V, K)
-    log_odds = logit(q)
-    direction = (present >= absent)[:, None]
-    deviation = ((direction - q) * log_odds).sum(axis=0)
+    # q = (p + (1 - p) e) / (1 + e) = p * attenuation + e / (1 + e), where the attenuation
+    # (1 - e) / (1 + e) also scales the shared part; q stays within (1e-6, 1 - 1e-6) as p does.
+    attenuation = (1 - weak) / (1 + weak)
+    q = layout.marginal_mean[observed] * attenuation
+    q += weak / (1 + weak)  # (V, K)
+    log_odds = np.log(q) - np.log1p(-q)
+    deviation = (((present >= absent)[:, None] - q) * log_odds).sum(axis=0)
     own = (q * (1 - q) * log_odds**2).sum(axis=0)
-    shared = layout.loading[observed] * (1 - weak) / (1 + weak) * log_odds  # (V, K)
-    membership = layout.membership[observed]  # (V, C)
-    within = ((membership.T @ shared) ** 2).sum(axis=0) - (shared**2).sum(axis=0)
+    shared = layout.loading[observed] * attenuation * log_odds  # (V, K)
+    within = ((layout.membership[observed].T @ shared) ** 2).sum(axis=0) - (shared**2).sum(axis=0)
     return np.asarray(deviation / np.sqrt(np.maximum(own + within, 0.0) + 1e-12))
