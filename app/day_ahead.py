@@ -6,7 +6,7 @@ waited and a busy case's rebuild ran inside the writer thread. Instead, in the l
 each day each process's `DayAhead` rebuilds each live case's forecast for tomorrow, a case at a
 time, and stores it beside its live row (`app.live.prepare`). From midnight polls serve the
 prepared forecast and writes add to its sums; then the same task makes each prepared row live
-as prepared (`app.live.promote`: alerts see the day's ageing), a few at a time.
+as prepared (`app.live.promote`: alerts see the day's ageing), a batch at a time.
 A write after a case's row was prepared makes it stale: the next pass prepares it again.
 
 All of it runs in a thread of its own, never the writer's, and works a quarter of the time.
@@ -97,8 +97,19 @@ class DayAhead(Background):
         return list(session.scalars(query))
 
     def _make_live(self, session: Session, due: list[str], today: dt.date) -> int:
-        for case_id in due:
-            self._each(session, _promote, case_id, today)
+        """Make the prepared forecasts of `due` live together (those prepared before a write
+        are rebuilt); should that fail, a case at a time, so that a faulty one is left alone."""
+        session.rollback()
+        try:
+            left = live.promote(session, self._engine, due, today)
+        except Exception:
+            log.warning("%d prepared forecasts could not be made live together", len(due))
+            session.rollback()
+            left = []
+            for case_id in due:
+                self._each(session, _promote, case_id, today)
+        for case_id in left:
+            self._each(session, live.refresh, case_id, today)
         return len(due)
 
     def _prepare(self, session: Session, tomorrow: dt.date) -> int:
@@ -145,8 +156,8 @@ DAY = dt.timedelta(days=1)
 
 
 def _promote(session: Session, engine: Engine, case_id: str, today: dt.date) -> None:
-    """The prepared forecast made live as it is, else (a write since) rebuilt."""
-    if not live.promote(session, engine, case_id, today):
+    """One case's prepared forecast made live as it is, else (a write since) rebuilt."""
+    if live.promote(session, engine, [case_id], today):
         live.refresh(session, engine, case_id, today)
 
 

@@ -25,15 +25,16 @@ from sqlalchemy import Engine as Database
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from app import alerts
 from app.alerts import ForecastChange
 from app.forecasting import etag, known_on
 from app.store import history
 from app.store import reports as store
-from app.store.cases import CaseHead, begin_writing, case_head, lock_case
+from app.store.cases import LOCK_COLUMNS, CaseHead, begin_writing, case_head, lock_case
 from app.store.db import require_writable, unwritable
-from app.store.tables import LiveForecastRow, NextForecastRow, ReportRow
+from app.store.tables import CaseRow, LiveForecastRow, NextForecastRow, ReportRow
 from models.engine import Engine
 from models.evidence import ReportLike, as_report, evidence_from_logs, report_log_likelihoods
 from models.forecast import ForecastOut, Prior
@@ -268,30 +269,41 @@ def update(
     return served
 
 
-def promote(session: Session, engine: Engine, case_id: str, today: dt.date) -> bool:
-    """Make the forecast prepared for today (`prepare`) the case's live one as it was prepared,
-    its JSON and its sums (nothing is forecast again), in a transaction of its own; False,
-    nothing done, unless it was prepared from the live row as it stands (then `refresh`)."""
+def promote(session: Session, engine: Engine, case_ids: Sequence[str], today: dt.date) -> list[str]:
+    """Make the forecasts prepared for today (`prepare`) these cases' live ones as they were
+    prepared, their JSON and their sums (nothing is forecast again), in one transaction: the
+    cases locked, their rows read and the prepared rows dropped a statement for them all, so
+    that a midnight costs the database and the interpreter little per case. The cases left out,
+    whose prepared row was not made from their live row as it stands (a write since, another
+    model): for `refresh`. A case deleted meanwhile is neither."""
     begin_writing(session)
-    case = lock_case(session, case_id)
-    on = case.now(today)
     connection = session.connection()
-    row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
-    ahead = connection.execute(_NEXT_ROW, {"case_id": case_id}).first()
-    if (
-        row is None
-        or ahead is None
-        or not _prepared_from(ahead, row, on, engine)
-        or ahead.artifact_id != engine.artifact.id  # its JSON is another model's
-    ):
-        session.rollback()
-        return False
-    connection.execute(_DROP_NEXT, {"case_id": case_id})
-    forecast = ForecastOut.model_validate_json(ahead.payload)
-    served = Served(ahead.etag, ahead.payload)
-    _store(session, engine, case, row, on, _Sums.stored(ahead, engine), forecast, served)
+    ids = {"case_ids": sorted(case_ids)}  # locked in one order: no deadlock with another batch
+    heads = {row.id: CaseHead(*row) for row in connection.execute(_LOCK_CASES, ids)}
+    rows = {row.case_id: row for row in connection.execute(_LIVE_ROWS, ids)}
+    aheads = {row.case_id: row for row in connection.execute(_NEXT_ROWS, ids)}
+    made_live, left = [], []
+    for case_id in case_ids:
+        case, row, ahead = heads.get(case_id), rows.get(case_id), aheads.get(case_id)
+        if case is None:
+            continue
+        if (
+            row is None
+            or ahead is None
+            or not _prepared_from(ahead, row, case.now(today), engine)
+            or ahead.artifact_id != engine.artifact.id  # its JSON is another model's
+        ):
+            left.append(case_id)
+            continue
+        forecast = ForecastOut.model_validate_json(ahead.payload)
+        served = Served(ahead.etag, ahead.payload)
+        sums = _Sums.stored(ahead, engine)
+        _store(session, engine, case, row, case.now(today), sums, forecast, served)
+        made_live.append(case_id)
+    if made_live:
+        connection.execute(_DROP_NEXTS, {"case_ids": made_live})
     session.commit()
-    return True
+    return left
 
 
 def _store(
@@ -476,6 +488,12 @@ NOTICES = "escalation_forecasts"
 """The PostgreSQL channel each write of a live forecast notifies, with its case's id."""
 _ANNOUNCE = select(func.pg_notify(NOTICES, bindparam("case_id")))
 _DROP_NEXT = delete(NextForecastRow).where(NextForecastRow.case_id == bindparam("case_id"))
+# The same reads and drop for a batch of cases (`promote`).
+_SOME: BindParameter[str] = bindparam("case_ids", expanding=True)
+_LOCK_CASES = LOCK_COLUMNS.where(CaseRow.id.in_(_SOME)).order_by(CaseRow.id).with_for_update()
+_LIVE_ROWS = select(*LiveForecastRow.__table__.columns).where(LiveForecastRow.case_id.in_(_SOME))
+_NEXT_ROWS = select(*NextForecastRow.__table__.columns).where(NextForecastRow.case_id.in_(_SOME))
+_DROP_NEXTS = delete(NextForecastRow).where(NextForecastRow.case_id.in_(_SOME))
 
 
 def _cause(

@@ -143,18 +143,16 @@ def lock_case(session: Session, case_id: str) -> CaseHead:
     return CaseHead(*locked)
 
 
-_LOCK = (
-    select(
-        CaseRow.id,
-        CaseRow.kind,
-        CaseRow.outcome_prior,
-        CaseRow.opened_on,
-        CaseRow.clock,
-        CaseRow.resolved_on,
-    )
-    .where(CaseRow.id == bindparam("case_id"))
-    .with_for_update()
+LOCK_COLUMNS = select(
+    CaseRow.id,
+    CaseRow.kind,
+    CaseRow.outcome_prior,
+    CaseRow.opened_on,
+    CaseRow.clock,
+    CaseRow.resolved_on,
 )
+"""What a write reads of a case as it locks it (a `CaseHead`)."""
+_LOCK = LOCK_COLUMNS.where(CaseRow.id == bindparam("case_id")).with_for_update()
 
 
 def case_head(session: Session, case_id: str) -> CaseHead:

@@ -13,14 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, update
 
-from app import live
+from app import alerts, live
+from app.alerts import ForecastChange
 from app.day_ahead import DayAhead
 from app.forecasting import today
 from app.live import Served
 from app.store import reports as store
 from app.store.tables import LiveForecastRow, NextForecastRow
 
-from ..service import AUTH, CASE, FORECAST, REPORTS, report, service_of
+from ..service import AUTH, BELARUS, CASE, FORECAST, REPORTS, report, service_of
 
 TOMORROW = today() + dt.timedelta(days=1)
 BEFORE_MIDNIGHT = dt.datetime.combine(today(), dt.time(23, 0), dt.UTC)
@@ -40,13 +41,13 @@ def day_ahead(client: TestClient) -> DayAhead:
     return DayAhead(service.sessions, service.model())
 
 
-def served_on(client: TestClient, on: dt.date) -> Served | None:
+def served_on(client: TestClient, on: dt.date, case_id: str = CASE) -> Served | None:
     """What a poll on `on` serves (on SQLite, read both ways polls read it)."""
     service = service_of(client)
     artifact_id = service.model().artifact.id
-    served = live.stored(service.database, CASE, on, artifact_id)
+    served = live.stored(service.database, case_id, on, artifact_id)
     if service.local_polls is not None:
-        assert service.local_polls.stored(CASE, on, artifact_id) == served
+        assert service.local_polls.stored(case_id, on, artifact_id) == served
     return served
 
 
@@ -118,6 +119,40 @@ def test_a_forecast_prepared_before_a_write_is_rebuilt_when_its_day_comes(
     made_live = served_on(watched, TOMORROW)
     assert made_live is not None and '"reports_used":3' in made_live.payload
     assert made_live == rebuilt_on(watched, TOMORROW)
+
+
+def test_a_batch_is_made_live_together_and_a_faulty_case_alone(
+    watched: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    written, faulty = "written-since", "faulty"
+    for case_id in (written, faulty):
+        made = watched.post("/v1/cases", json=BELARUS | {"id": case_id}, headers=AUTH)
+        assert made.status_code == 201
+        posted = watched.post(f"/v1/cases/{case_id}/reports", json=report(), headers=AUTH)
+        assert posted.status_code == 201
+    assert day_ahead(watched).step(BEFORE_MIDNIGHT) == 3
+    prepared = {case_id: served_on(watched, TOMORROW, case_id) for case_id in (CASE, faulty)}
+    more = report(indicator="pretext_claims")
+    assert watched.post(f"/v1/cases/{written}/reports", json=more, headers=AUTH).status_code == 201
+    evaluate = alerts.evaluate
+
+    def fails_for_one(session: Any, engine: Any, change: ForecastChange) -> None:
+        if change.case_id == faulty:
+            raise RuntimeError("a fault in one case")
+        evaluate(session, engine, change)
+
+    monkeypatch.setattr(alerts, "evaluate", fails_for_one)
+    assert day_ahead(watched).step(AFTER_MIDNIGHT) == 3
+    assert "could not be made live together" in caplog.text
+    with service_of(watched).sessions() as session:
+        rows = {row.case_id: row for row in session.scalars(select(LiveForecastRow))}
+    as_prepared = prepared[CASE]
+    assert as_prepared is not None
+    assert (rows[CASE].evidence_on, rows[CASE].etag) == (TOMORROW, as_prepared.etag)
+    assert rows[written].evidence_on == TOMORROW and rows[written].reports_used == 2  # rebuilt
+    assert rows[faulty].evidence_on == today()  # left alone, and served as prepared meanwhile
+    assert served_on(watched, TOMORROW, faulty) == prepared[faulty]
+    assert prepared_count(watched) == 1
 
 
 def test_forecasts_prepared_for_a_day_gone_by_are_dropped(watched: TestClient) -> None:
