@@ -238,6 +238,35 @@ def refresh_stale(session: Session, engine: Engine, case_id: str, today: dt.date
         refresh(session, engine, case_id, today)
 
 
+class Stale(Exception):
+    """A write found its case's live forecast stale, with nothing prepared (its day has turned,
+    a new catalog): it stored nothing, since bringing the sums up to date reads every report of
+    the case, which would hold up every other write in the writer thread. `refresh`, then write
+    again."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a write reads of its case before it writes: the live row, and the sums that hold on
+    the case's now (None: a rebuild is due)."""
+
+    row: Row[Any] | None
+    sums: _Sums | None
+
+    @property
+    def stale(self) -> bool:
+        """Whether the case has a live forecast whose sums must be rebuilt (a case without one
+        has none to rebuild: its first write makes it)."""
+        return self.row is not None and self.sums is None
+
+
+def held(session: Session, engine: Engine, case: CaseHead, today: dt.date) -> Held:
+    """Within a write's transaction, the case locked: what `update` starts from."""
+    connection = session.connection()
+    row = connection.execute(_LIVE_ROW, {"case_id": case.id}).first()
+    return Held(row, _sums_on(connection, engine, row, case.now(today)))
+
+
 def update(
     session: Session,
     engine: Engine,
@@ -245,23 +274,25 @@ def update(
     today: dt.date,
     added: Sequence[Row[Any]] = (),
     retracted: Sequence[Row[Any] | ReportRow] = (),
+    before: Held | None = None,
 ) -> Served:
     """Within the caller's transaction, the case locked (`lock_case`) and `added` / `retracted`
     already written: update the evidence sums of the case's "now" (`today`, or a historical
-    case's clock), forecast, store, and add a history point if the reports, the prior or the
-    model changed. The caller commits. Core statements: a write's hot path."""
+    case's clock) from what it `held` before them (read now if not given), forecast, store,
+    and add a history point if the reports, the prior or the model changed. The caller
+    commits. Core statements: a write's hot path."""
     case_id, prior = case.id, case.prior
     on = case.now(today)
-    connection = session.connection()
-    row = connection.execute(_LIVE_ROW, {"case_id": case_id}).first()
+    before = held(session, engine, case, today) if before is None else before
+    row = before.row
     # Only what counts on `on` moves its sums: a historical case's clock may be before
     # a report was known; the rest is left out until the clock reaches it.
     counted = [report for report in added if counts_on(report, on)]
     stopped = [report for report in retracted if _stopped_counting(report, on)]
-    held = _sums_on(connection, engine, row, on)
-    if held is not None:
+    held_sums = before.sums
+    if held_sums is not None:
         later = len(added) - len(counted) - sum(r.known_at >= end_of(on) for r in retracted)
-        sums = held.moved(engine, on, counted, stopped, later)
+        sums = held_sums.moved(engine, on, counted, stopped, later)
     else:  # rebuilt exactly as a replay of that date would be
         sums = _rebuilt(session, engine, case_id, prior, on)
     forecast, served = _forecast(engine, case_id, prior, on, sums)

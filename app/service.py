@@ -239,22 +239,28 @@ class ForecastService:
     ) -> Written:
         """Store `reports` (all or nothing) if the key with this secret may write, and return
         them with the case's new forecast (`app.writer`)."""
-        await self._up_to_date(engine, case_id, on)
-        return await self.writer.write(engine, case_id, reports, on, secret)
+        try:
+            return await self.writer.write(engine, case_id, reports, on, secret)
+        except live.Stale:
+            await self._up_to_date(engine, case_id, on)
+            return await self.writer.write(engine, case_id, reports, on, secret, rebuild=True)
 
     async def retract(
         self, engine: Engine, case_id: str, report_id: int, at: dt.datetime, actor: str
     ) -> ReportRow:
         """Retract a report from `at` (by `actor`), bringing the forecast up to date."""
-        await self._up_to_date(engine, case_id, today())
-        return await self.writer.retract(engine, case_id, report_id, at, today(), actor)
+        try:
+            return await self.writer.retract(engine, case_id, report_id, at, today(), actor)
+        except live.Stale:
+            await self._up_to_date(engine, case_id, today())
+            return await self.writer.retract(engine, case_id, report_id, at, today(), actor, True)
 
     async def _up_to_date(self, engine: Engine, case_id: str, on: dt.date) -> None:
-        """Bring a stale live forecast up to date (its day has turned with nothing prepared, a
-        new model) before a write, here in the thread pool: a rebuild reads every report of
-        the case, and in the writer thread it would hold up every other write."""
-        if await self._stored(engine, case_id, on) is not None:
-            return
+        """Bring the stale live forecast a write found (`live.Stale`: its day has turned with
+        nothing prepared, a new catalog) up to date, here in the thread pool: a rebuild reads
+        every report of the case, and in the writer thread it would hold up every other write.
+        The write then tries again, allowed to rebuild should the forecast have gone stale
+        once more meanwhile (a rare race: it cannot wait for ever)."""
 
         def refresh() -> None:
             with self.sessions() as session:

@@ -55,6 +55,7 @@ class _Retract:
     actor: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[ReportRow]
+    rebuild: bool  # bring a stale forecast up to date here rather than refuse (`live.Stale`)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class _Post:
     secret: str  # the bearer token sent, looked up in the write's transaction
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Written]
+    rebuild: bool  # as a retraction's
     actor: str = ""  # the key's name, once judged
 
 
@@ -80,14 +82,21 @@ class ReportWriter:
         self._thread.start()
 
     async def write(
-        self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date, secret: str
+        self,
+        engine: Engine,
+        case_id: str,
+        reports: Sequence[ReportIn],
+        on: dt.date,
+        secret: str,
+        rebuild: bool = False,
     ) -> Written:
         """Store `reports` (all or nothing) if the key with this secret may write (the key is
         looked up in the write's transaction: a key revoked before it commits is refused), and
-        return them with the case's new forecast."""
+        return them with the case's new forecast. `live.Stale`, nothing stored, if the case's
+        forecast is stale, unless asked to `rebuild` it here."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Written] = loop.create_future()
-        self._queue.put(_Post(engine, case_id, reports, on, secret, loop, future))
+        self._queue.put(_Post(engine, case_id, reports, on, secret, loop, future, rebuild))
         return await future
 
     async def retract(
@@ -98,12 +107,15 @@ class ReportWriter:
         at: dt.datetime,
         on: dt.date,
         actor: str,
+        rebuild: bool = False,
     ) -> ReportRow:
         """Retract the report from `at` (audited as `actor`'s) and bring the case's forecast on
-        `on` up to date; the report as stored. Retracting it again changes nothing."""
+        `on` up to date; the report as stored. Retracting it again changes nothing. A stale
+        forecast as for `write`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ReportRow] = loop.create_future()
-        self._queue.put(_Retract(engine, case_id, report_id, at, on, actor, loop, future))
+        job = _Retract(engine, case_id, report_id, at, on, actor, loop, future, rebuild)
+        self._queue.put(job)
         return await future
 
     def close(self) -> None:
@@ -172,11 +184,14 @@ def _in_turn(jobs: list[_Post | _Retract | None]) -> Iterator[list[_Post] | _Ret
 
 def _retract(session: Session, job: _Retract) -> ReportRow:
     case = lock_case(session, job.case_id)
+    before = live.held(session, job.engine, case, job.on)
+    if before.stale and not job.rebuild:
+        raise live.Stale(job.case_id)
     row, now_retracted = store.retract_report(
         session, job.case_id, job.report_id, job.at, job.actor
     )
     if now_retracted:
-        live.update(session, job.engine, case, job.on, retracted=[row])
+        live.update(session, job.engine, case, job.on, retracted=[row], before=before)
         detail = {"report": job.report_id, "retracted_at": job.at.isoformat()}
         keys.record(session.connection(), job.actor, "report.retract", job.case_id, detail)
     return row
@@ -210,9 +225,13 @@ def _write(session: Session, group: list[_Post]) -> dict[int, Written | Exceptio
         posts = [post for post in posts if id(post) not in out_of_period]
         if not posts:  # every one refused: nothing written, the forecast as it was
             continue
+        before = live.held(session, engine, case, on)
+        if before.stale and not any(post.rebuild for post in posts):
+            outcomes.update({id(post): live.Stale(case_id) for post in posts})
+            continue
         batches, actors = [post.reports for post in posts], [post.actor for post in posts]
         stored, added = _store(session, case_id, batches, actors)
-        forecast = live.update(session, engine, case, on, added)
+        forecast = live.update(session, engine, case, on, added, before=before)
         _audit(session, case_id, posts, stored, added)
         for post, rows in zip(posts, stored, strict=True):
             outcomes[id(post)] = (

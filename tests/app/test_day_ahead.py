@@ -166,11 +166,16 @@ def test_forecasts_prepared_for_a_day_gone_by_are_dropped(watched: TestClient) -
 def test_a_write_to_a_stale_forecast_is_never_rebuilt_in_the_writer_thread(
     watched: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its day turned with nothing prepared: the POST brings it up to date first, in the
-    thread pool, and the writer thread only adds the new report to its sums."""
-    with service_of(watched).database.begin() as connection:
-        yesterday = today() - dt.timedelta(days=1)
-        connection.execute(update(LiveForecastRow).values(evidence_on=yesterday))
+    """Its day turned with nothing prepared: the writer refuses to rebuild it (`live.Stale`,
+    nothing stored), the POST or DELETE brings it up to date in the thread pool and writes
+    again, and the writer thread only adds the new report to its sums or takes one out."""
+
+    def turn_the_day() -> None:
+        with service_of(watched).database.begin() as connection:
+            yesterday = today() - dt.timedelta(days=1)
+            connection.execute(update(LiveForecastRow).values(evidence_on=yesterday))
+
+    turn_the_day()
     readers: list[str] = []
     list_reports = store.list_reports
 
@@ -182,4 +187,10 @@ def test_a_write_to_a_stale_forecast_is_never_rebuilt_in_the_writer_thread(
     posted = watched.post(REPORTS, json=report(indicator="pretext_claims"), headers=AUTH)
     assert posted.status_code == 201 and posted.json()["forecast"]["reports_used"] == 3
     assert readers and "report-writer" not in readers
-    assert watched.get(FORECAST).json()["reports_used"] == 3
+    assert watched.get(FORECAST).json()["reports_used"] == 3  # stored once
+    turn_the_day()
+    readers.clear()
+    report_id = posted.json()["reports"][0]["id"]
+    assert watched.delete(f"{REPORTS}/{report_id}", headers=AUTH).status_code == 200
+    assert readers and "report-writer" not in readers
+    assert watched.get(FORECAST).json()["reports_used"] == 2
