@@ -9,7 +9,7 @@ prepared forecast and writes add to its sums; then the same task makes each prep
 as prepared (`app.live.promote`: alerts see the day's ageing), a batch at a time.
 A write after a case's row was prepared makes it stale: the next pass prepares it again.
 
-All of it runs in a thread of its own, never the writer's, and works a quarter of the time.
+All of it runs in a thread of its own, never the writer's, and works a tenth of the time.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ PREPARE_HOURS = 2.0
 """How long before UTC midnight tomorrow's forecasts start being prepared."""
 BATCH = 20
 """Cases prepared or made live in one turn of the thread."""
-DUTY = 0.25
-"""The share of the time the thread works: it rests three times as long as each turn took (it
-competes with the event loop for the interpreter, and polls serve prepared rows meanwhile)."""
+DUTY = 0.1
+"""The share of the time the thread works: it rests nine times as long as each turn took (it
+competes with the event loop for the interpreter, and polls serve prepared rows meanwhile).
+At 10,000 cases the two hours before midnight leave room for a tenth of the time, and the
+batches made live after it cost little per case (`app.live.promote`)."""
 IDLE_SECONDS = 30.0
 """How long the task rests when there is nothing to do (a day's turn is seen this late)."""
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, select
+from sqlalchemy import Connection, Row, and_, bindparam, delete, func, insert, select
 from sqlalchemy import Engine as Database
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import OperationalError
@@ -50,20 +50,35 @@ class Served:
     payload: str
 
 
-_LOOKUP = select(
+_LIVE_HEAD = (
     LiveForecastRow.evidence_on,
     LiveForecastRow.pinned,
     LiveForecastRow.artifact_id,
     LiveForecastRow.etag,
     LiveForecastRow.payload,
-).where(LiveForecastRow.case_id == bindparam("case_id"))
-_AHEAD = select(  # read only when the live row's day has gone by (once a day a case)
-    NextForecastRow.evidence_on,
-    NextForecastRow.artifact_id,
-    NextForecastRow.basis,
-    NextForecastRow.etag,
-    NextForecastRow.payload,
-).where(NextForecastRow.case_id == bindparam("case_id"))
+)
+_POLL = (  # a poll's one read: the live row, and the row prepared from it if its day has come
+    select(
+        *_LIVE_HEAD,
+        NextForecastRow.evidence_on,
+        NextForecastRow.artifact_id,
+        NextForecastRow.basis,
+        NextForecastRow.etag,
+        NextForecastRow.payload,
+    )
+    .select_from(LiveForecastRow)
+    .outerjoin(
+        NextForecastRow,
+        and_(
+            NextForecastRow.case_id == LiveForecastRow.case_id,
+            ~LiveForecastRow.pinned,
+            LiveForecastRow.evidence_on < bindparam("on"),  # the live row's day has gone by
+            NextForecastRow.evidence_on == bindparam("on"),
+        ),
+    )
+    .where(LiveForecastRow.case_id == bindparam("case_id"))
+)
+_PREPARED_AT = len(_LIVE_HEAD)  # where the prepared row's columns start in a `_POLL` row
 
 
 def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
@@ -77,9 +92,9 @@ def stored(database: Database, case_id: str, on: dt.date, artifact_id: str) -> S
 
 def stored_in(connection: Connection, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
     """`stored`, read on the caller's connection."""
-    row = connection.execute(_LOOKUP, {"case_id": case_id}).first()
-    ahead = connection.execute(_AHEAD, {"case_id": case_id}).first() if _gone_by(row, on) else None
-    return _served(row, ahead, on, artifact_id)
+    return _served(
+        connection.execute(_POLL, {"case_id": case_id, "on": on}).first(), on, artifact_id
+    )
 
 
 class LocalPolls:
@@ -92,30 +107,37 @@ class LocalPolls:
     def __init__(self, database: Database) -> None:
         self._database = database
         self._path = str(database.url.database)
-        self._sql = str(_LOOKUP.compile(dialect=database.dialect))
-        self._ahead_sql = str(_AHEAD.compile(dialect=database.dialect))
-        date_type = _LOOKUP.selected_columns.evidence_on.type.dialect_impl(database.dialect)
-        self._to_date = date_type.result_processor(database.dialect, None)
+        compiled = _POLL.compile(dialect=database.dialect)
+        self._sql, self._order = str(compiled), compiled.positiontup or []
+        date_type = LiveForecastRow.evidence_on.type.dialect_impl(database.dialect)
+        self._from_date = date_type.bind_processor(database.dialect) or _as_is
+        self._to_date = date_type.result_processor(database.dialect, None) or _as_is
         self._connection: Any = None
 
     def stored(self, case_id: str, on: dt.date, artifact_id: str) -> Served | None:
-        row = self._read(self._sql, case_id)
-        ahead = self._read(self._ahead_sql, case_id) if _gone_by(row, on) else None
-        return _served(row, ahead, on, artifact_id)
+        given = {"case_id": case_id, "on": self._from_date(on)}
+        row = self._read(self._sql, tuple(given[name] for name in self._order))
+        if row is not None:  # its two dates as dates (SQLite keeps text)
+            row = (
+                self._to_date(row[0]),
+                *row[1:_PREPARED_AT],
+                self._to_date(row[_PREPARED_AT]),
+                *row[_PREPARED_AT + 1 :],
+            )
+        return _served(row, on, artifact_id)
 
     def data_version(self) -> int:
         """SQLite's count of commits by any other connection (any process) since this one
         opened: it moves when anything is written (`app.notices.LocalNotices`)."""
-        row = self._read("PRAGMA data_version", None)
+        row = self._read("PRAGMA data_version", ())
         return int(row[0]) if row is not None else 0
 
-    def _read(self, sql: str, case_id: str | None) -> Sequence[Any] | None:
-        """One row of `sql`, or None: a case's (its first column a date), or of a pragma."""
+    def _read(self, sql: str, parameters: tuple[Any, ...]) -> Sequence[Any] | None:
+        """One row of `sql`, or None."""
         require_writable(self._path)  # before a connection is even handed out
         if self._connection is None:
             self._connection = self._database.raw_connection()
         try:
-            parameters = () if case_id is None else (case_id,)
             row: Sequence[Any] | None = self._connection.driver_connection.execute(
                 sql, parameters
             ).fetchone()
@@ -123,8 +145,6 @@ class LocalPolls:
             if unwritable(self._path) is None:  # if closing this one is safe
                 self.close()
             raise
-        if row is not None and self._to_date is not None and case_id is not None:
-            row = (self._to_date(row[0]), *row[1:])
         return row
 
     def close(self) -> None:
@@ -148,8 +168,7 @@ class NetworkPolls:
 
     def __init__(self, database: Database, size: int = POLL_CONNECTIONS) -> None:
         self._conninfo = conninfo(database)
-        self._sql = str(_LOOKUP.compile(dialect=database.dialect))
-        self._ahead_sql = str(_AHEAD.compile(dialect=database.dialect))
+        self._sql = str(_POLL.compile(dialect=database.dialect))
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots = asyncio.Semaphore(size)
 
@@ -157,17 +176,12 @@ class NetworkPolls:
         async with self._slots:
             connection = self._idle.pop() if self._idle else await self._connect()
             try:
-                row = await _fetch(connection, self._sql, case_id)
-                ahead = (
-                    await _fetch(connection, self._ahead_sql, case_id)
-                    if _gone_by(row, on)
-                    else None
-                )
+                row = await _fetch(connection, self._sql, {"case_id": case_id, "on": on})
             except BaseException:  # a fault, or a request cancelled mid-read: its state unknown
                 await connection.close()
                 raise
             self._idle.append(connection)
-        return _served(row, ahead, on, artifact_id)
+        return _served(row, on, artifact_id)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:
@@ -182,11 +196,13 @@ class NetworkPolls:
             await self._idle.pop().close()
 
 
-async def _fetch(connection: psycopg.AsyncConnection[Any], sql: str, case_id: str) -> Any:
+async def _fetch(
+    connection: psycopg.AsyncConnection[Any], sql: str, parameters: dict[str, Any]
+) -> Any:
     try:
-        return await (await connection.execute(sql, {"case_id": case_id})).fetchone()
+        return await (await connection.execute(sql, parameters)).fetchone()
     except psycopg.Error as exc:
-        raise OperationalError(sql, {"case_id": case_id}, exc) from exc
+        raise OperationalError(sql, parameters, exc) from exc
 
 
 def conninfo(database: Database) -> str:
@@ -194,28 +210,23 @@ def conninfo(database: Database) -> str:
     return database.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _served(
-    row: Sequence[Any] | None, ahead: Sequence[Any] | None, on: dt.date, artifact_id: str
-) -> Served | None:
-    """From a `_LOOKUP` row and an `_AHEAD` row (read only when `_gone_by`): the live forecast
-    if it holds on `on` (today; a historical case's holds for its clock) from this model, else
-    the one prepared for `on` from the live row as it stands; None when neither."""
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _served(row: Sequence[Any] | None, on: dt.date, artifact_id: str) -> Served | None:
+    """From a `_POLL` row: the live forecast if it holds on `on` (today; a historical case's
+    holds for its clock) from this model, else the one prepared for `on` from the live row as
+    it stands; None when neither."""
     if row is None:
         return None
-    evidence_on, pinned, stored_artifact, tag, payload = row
+    evidence_on, pinned, stored_artifact, tag, payload = row[:_PREPARED_AT]
     if stored_artifact == artifact_id and (pinned or evidence_on == on):
         return Served(tag, payload)
-    if ahead is None:
-        return None
-    prepared_on, prepared_by, basis, prepared_tag, prepared_payload = ahead
-    if (prepared_on, prepared_by, basis) == (on, artifact_id, tag):
+    prepared_on, prepared_by, basis, prepared_tag, prepared_payload = row[_PREPARED_AT:]
+    if prepared_tag is not None and (prepared_on, prepared_by, basis) == (on, artifact_id, tag):
         return Served(prepared_tag, prepared_payload)
     return None
-
-
-def _gone_by(row: Sequence[Any] | None, on: dt.date) -> bool:
-    """Whether the live row is a live case's for a day before `on` (its next may be ready)."""
-    return row is not None and not row[1] and row[0] < on
 
 
 def refresh(session: Session, engine: Engine, case_id: str, today: dt.date) -> Served:

@@ -5,6 +5,7 @@ forecast in the writer thread. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 from typing import Any
@@ -42,12 +43,23 @@ def day_ahead(client: TestClient) -> DayAhead:
 
 
 def served_on(client: TestClient, on: dt.date, case_id: str = CASE) -> Served | None:
-    """What a poll on `on` serves (on SQLite, read both ways polls read it)."""
+    """What a poll on `on` serves, read each way polls read it (through SQLAlchemy, and
+    through the driver: sqlite3's, or psycopg's async connections)."""
     service = service_of(client)
     artifact_id = service.model().artifact.id
     served = live.stored(service.database, case_id, on, artifact_id)
     if service.local_polls is not None:
         assert service.local_polls.stored(case_id, on, artifact_id) == served
+    if service.network_polls is not None:
+
+        async def read() -> Served | None:
+            polls = live.NetworkPolls(service.database)  # the service's are its loop's
+            try:
+                return await polls.stored(case_id, on, artifact_id)
+            finally:
+                await polls.close()
+
+        assert asyncio.run(read()) == served
     return served
 
 
