@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -34,6 +35,9 @@ PREPARE_HOURS = 2.0
 """How long before UTC midnight tomorrow's forecasts start being prepared."""
 BATCH = 20
 """Cases prepared or made live in one turn of the thread."""
+LIVE_TOGETHER = 4
+"""Cases made live in one transaction: its commit is where the thread waits, leaving the
+interpreter to the event loop (twenty in one held it long enough to slow polls at midnight)."""
 DUTY = 0.1
 """The share of the time the thread works: it rests nine times as long as each turn took (it
 competes with the event loop for the interpreter, and polls serve prepared rows meanwhile).
@@ -99,17 +103,19 @@ class DayAhead(Background):
         return list(session.scalars(query))
 
     def _make_live(self, session: Session, due: list[str], today: dt.date) -> int:
-        """Make the prepared forecasts of `due` live together (those prepared before a write
-        are rebuilt); should that fail, a case at a time, so that a faulty one is left alone."""
-        session.rollback()
-        try:
-            left = live.promote(session, self._engine, due, today)
-        except Exception:
-            log.warning("%d prepared forecasts could not be made live together", len(due))
+        """Make the prepared forecasts of `due` live a few together (those prepared before a
+        write are rebuilt); should that fail, a case at a time, so that a faulty one is left
+        alone."""
+        left: list[str] = []
+        for together in itertools.batched(due, LIVE_TOGETHER):
             session.rollback()
-            left = []
-            for case_id in due:
-                self._each(session, _promote, case_id, today)
+            try:
+                left += live.promote(session, self._engine, together, today)
+            except Exception:
+                log.warning("%d prepared forecasts could not be made live together", len(together))
+                session.rollback()
+                for case_id in together:
+                    self._each(session, _promote, case_id, today)
         for case_id in left:
             self._each(session, live.refresh, case_id, today)
         return len(due)
