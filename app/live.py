@@ -258,11 +258,13 @@ class Stale(Exception):
 
 @dataclass(frozen=True)
 class Held:
-    """What a write reads of its case before it writes: the live row, and the sums that hold on
-    the case's now (None: a rebuild is due)."""
+    """What a write reads of its case before it writes: the live row, the sums that hold on
+    the case's now (None: a rebuild is due), and the row prepared beside the live one, if it
+    was read (the live row's day has gone by): `update` drops it, used or stale."""
 
     row: Row[Any] | None
     sums: _Sums | None
+    ahead: Row[Any] | None = None
 
     @property
     def stale(self) -> bool:
@@ -272,10 +274,21 @@ class Held:
 
 
 def held(session: Session, engine: Engine, case: CaseHead, today: dt.date) -> Held:
-    """Within a write's transaction, the case locked: what `update` starts from."""
+    """Within a write's transaction, the case locked: what `update` starts from, read and
+    nothing changed (a write may yet be refused, or change nothing). The sums are the live
+    row's if it is for the case's now, else those prepared for it from the live row as it
+    stands (the next day's, which are then taken: their day has come)."""
     connection = session.connection()
+    on = case.now(today)
     row = connection.execute(_LIVE_ROW, {"case_id": case.id}).first()
-    return Held(row, _sums_on(connection, engine, row, case.now(today)))
+    if row is None:
+        return Held(None, None)
+    if (row.evidence_on, row.catalog_sha256) == (on, engine.catalog.fingerprint):
+        return Held(row, _Sums.stored(row, engine))
+    ahead = connection.execute(_NEXT_ROW, {"case_id": case.id}).first()
+    if ahead is None or not _prepared_from(ahead, row, on, engine):
+        return Held(row, None, ahead)
+    return Held(row, _Sums.stored(ahead, engine), ahead)
 
 
 def update(
@@ -296,6 +309,8 @@ def update(
     on = case.now(today)
     before = held(session, engine, case, today) if before is None else before
     row = before.row
+    if before.ahead is not None:  # used now, or stale
+        session.connection().execute(_DROP_NEXT, {"case_id": case_id})
     # Only what counts on `on` moves its sums: a historical case's clock may be before
     # a report was known; the rest is left out until the clock reaches it.
     counted = [report for report in added if counts_on(report, on)]
@@ -329,18 +344,18 @@ def promote(session: Session, engine: Engine, case_ids: Sequence[str], today: dt
         case, row, ahead = heads.get(case_id), rows.get(case_id), aheads.get(case_id)
         if case is None:
             continue
+        on = case.now(today)
         if (
             row is None
             or ahead is None
-            or not _prepared_from(ahead, row, case.now(today), engine)
+            or not _prepared_from(ahead, row, on, engine)
             or ahead.artifact_id != engine.artifact.id  # its JSON is another model's
         ):
             left.append(case_id)
             continue
         forecast = ForecastOut.model_validate_json(ahead.payload)
         served = Served(ahead.etag, ahead.payload)
-        sums = _Sums.stored(ahead, engine)
-        _store(session, engine, case, row, case.now(today), sums, forecast, served)
+        _store(session, engine, case, row, on, _Sums.stored(ahead, engine), forecast, served)
         made_live.append(case_id)
     if made_live:
         connection.execute(_DROP_NEXTS, {"case_ids": made_live})
@@ -448,23 +463,6 @@ class _Sums:
             self.used + len(counted) - len(stopped),
             self.left_out + later,
         )
-
-
-def _sums_on(
-    connection: Connection, engine: Engine, row: Row[Any] | None, on: dt.date
-) -> _Sums | None:
-    """The stored sums that hold on `on`: the live row's if it is for `on`, else those prepared
-    for `on` from it as it stands (the next day's, which are then taken: their day has come);
-    None when a rebuild is needed."""
-    if row is None:
-        return None
-    if (row.evidence_on, row.catalog_sha256) == (on, engine.catalog.fingerprint):
-        return _Sums.stored(row, engine)
-    ahead = connection.execute(_NEXT_ROW, {"case_id": row.case_id}).first()
-    if ahead is None:
-        return None
-    connection.execute(_DROP_NEXT, {"case_id": row.case_id})  # used now, or stale
-    return _Sums.stored(ahead, engine) if _prepared_from(ahead, row, on, engine) else None
 
 
 def _prepared_from(ahead: Row[Any], row: Row[Any], on: dt.date, engine: Engine) -> bool:

@@ -249,11 +249,12 @@ class ForecastService:
         self, engine: Engine, case_id: str, report_id: int, at: dt.datetime, actor: str
     ) -> ReportRow:
         """Retract a report from `at` (by `actor`), bringing the forecast up to date."""
+        on = today()
         try:
-            return await self.writer.retract(engine, case_id, report_id, at, today(), actor)
+            return await self.writer.retract(engine, case_id, report_id, at, on, actor)
         except live.Stale:
-            await self._up_to_date(engine, case_id, today())
-            return await self.writer.retract(engine, case_id, report_id, at, today(), actor, True)
+            await self._up_to_date(engine, case_id, on)
+            return await self.writer.retract(engine, case_id, report_id, at, on, actor, True)
 
     async def _up_to_date(self, engine: Engine, case_id: str, on: dt.date) -> None:
         """Bring the stale live forecast a write found (`live.Stale`: its day has turned with

@@ -167,6 +167,26 @@ def test_a_batch_is_made_live_together_and_a_faulty_case_alone(
     assert prepared_count(watched) == 1
 
 
+def test_a_retraction_that_changes_nothing_leaves_the_prepared_forecast(
+    watched: TestClient,
+) -> None:
+    """The day has turned with today's forecast prepared: retracting a report retracted before
+    writes nothing, so the prepared row stays to be served and made live."""
+    [first, _] = watched.get(REPORTS).json()
+    assert watched.delete(f"{REPORTS}/{first['id']}", headers=AUTH).status_code == 200
+    service = service_of(watched)
+    with service.database.begin() as connection:
+        yesterday = today() - dt.timedelta(days=1)
+        connection.execute(update(LiveForecastRow).values(evidence_on=yesterday))
+    with service.sessions() as session:
+        assert live.prepare(session, service.model(), CASE, today())
+    prepared = served_on(watched, today())
+    assert prepared is not None
+    assert watched.delete(f"{REPORTS}/{first['id']}", headers=AUTH).status_code == 200
+    assert prepared_count(watched) == 1
+    assert served_on(watched, today()) == prepared
+
+
 def test_forecasts_prepared_for_a_day_gone_by_are_dropped(watched: TestClient) -> None:
     day_ahead(watched).step(BEFORE_MIDNIGHT)
     assert prepared_count(watched) == 1
