@@ -118,13 +118,16 @@ class DrawLayout:
         self.loading = gap[:, None] * np.sqrt(phi_mean * (1 - phi_mean))  # (J, K)
         self.thin = slice(None, None, max(1, n_draws // EXPLANATION_DRAWS))
         self.phi_thin = np.ascontiguousarray(self.phi[:, :, self.thin])
-        # The value of information sums in double over every draw: its draws, converted once.
-        self.theta64 = self.theta.astype(np.float64)  # (J, 2, S)
+        # The value of information sums in double over every draw: its draws, converted once,
+        # theta as P(present | off) and the step to P(present | on).
+        self.theta_off64 = self.theta[:, 0].astype(np.float64)  # (J, S)
+        self.theta_gap64 = self.theta[:, 1] - self.theta_off64  # (J, S)
         self.phi64 = self.phi.astype(np.float64)  # (C, K, S)
         self.membership = np.eye(n_groups)[self.group]  # (J, C) one-hot
         self._no_fixed_rows = np.zeros((n_indicators, len(OUTCOMES)))
         self._no_fixed_rows.flags.writeable = False
         self._none_fixed = np.zeros(n_indicators, dtype=bool)
+        self._group_edges = np.arange(n_groups + 1)
 
     def state(
         self,
@@ -135,30 +138,33 @@ class DrawLayout:
     ) -> EvidenceState:
         """The arrays of one forecast: per draw, P(reports | outcome) group by group, under the
         case kind's population prior (or `fixed_prior`), with the likelihoods in `fixed`."""
+        # A forecast pays per numpy call as much as per draw: the calls below are methods and
+        # ufuncs, not their Python-level wrappers (np.where, np.flatnonzero, np.diff).
         present = evidence.present[self.order]
         absent = evidence.absent[self.order]
+        gap = present - absent
         applicable = self.applicable[kind]
         fixed_rows = self._fixed_rows(fixed)
         is_fixed = fixed_rows.any(axis=1) if fixed else self._none_fixed
-        strength = np.where(applicable, evidence.strength[self.order], 0.0)
-        observed = np.flatnonzero((strength > 0) & ~is_fixed)  # sorted by group
+        strength = np.abs(gap) / (present + absent) * applicable  # Evidence.strength, applicable
+        with_strength = strength > 0
+        observed = (with_strength & ~is_fixed).nonzero()[0]  # sorted by group
         theta = self.theta if observed.size == len(self.ids) else self.theta[observed]
-        f = theta * (present - absent)[observed, None, None].astype(DRAW_DTYPE)
+        f = theta * gap[observed, None, None].astype(DRAW_DTYPE)
         f += absent[observed, None, None].astype(DRAW_DTYPE)  # P(reports on j | state), (V,2,S)
-        groups = self.group[observed]
-        bounds = np.searchsorted(groups, np.arange(self.n_groups + 1))
-        with_evidence = np.flatnonzero(np.diff(bounds) > 0)
+        bounds = self.group[observed].searchsorted(self._group_edges)
+        with_evidence = (bounds[1:] > bounds[:-1]).nonzero()[0]
         products = np.empty((with_evidence.size, 2, self.draws), DRAW_DTYPE)  # (Ce, 2, S)
-        for row, group in enumerate(with_evidence):
-            _product(f[bounds[group] : bounds[group + 1]], out=products[row])
+        starts = bounds.tolist()
+        for row, group in enumerate(with_evidence.tolist()):
+            _product(f[starts[group] : starts[group + 1]], out=products[row])
         # P(group's reports | k) = P(off | k) * product off + P(on | k) * product on, built in
         # one buffer: off + phi * (on - off).
-        group_terms = np.multiply(
-            self.phi[with_evidence], (products[:, 1] - products[:, 0])[:, None, :]
-        )
+        phi = self.phi if with_evidence.size == self.n_groups else self.phi[with_evidence]
+        group_terms = phi * (products[:, 1] - products[:, 0])[:, None, :]
         group_terms += products[:, None, 0, :]
         log_likelihood = np.log(group_terms).sum(axis=0)  # sum of log P(group's reports | k)
-        fixed_observed = np.flatnonzero(is_fixed & (strength > 0))
+        fixed_observed = (with_strength & is_fixed).nonzero()[0]
         fixed_factors = _NO_FACTORS
         if fixed_observed.size:
             # Fixed indicators depend on the outcome only: one factor per outcome, every draw.
@@ -204,8 +210,11 @@ def _product(rows: np.ndarray, out: np.ndarray) -> None:
     """The product of `rows` (a few (2, S) blocks) into `out`. Binary multiplies: np.prod
     over a short leading axis measured twice as slow, np.multiply.reduceat over all the groups
     at once slower still."""
-    np.copyto(out, rows[0])
-    for row in rows[1:]:
+    if len(rows) == 1:
+        np.copyto(out, rows[0])
+        return
+    np.multiply(rows[0], rows[1], out=out)
+    for row in rows[2:]:
         out *= row
 
 

@@ -16,37 +16,46 @@ def contributions(layout: DrawLayout, state: EvidenceState) -> tuple[Contributio
     thinned draws, both sides alike).
 
     Without indicator j only its group's term changes, so P(k, evidence without j) is the
-    joint times the ratio of the group's term without j to its term with it: sums of
-    products, no logarithm or exponential per variant."""
+    joint times the ratio of the group's term without j to its term with it. Split by the
+    group's state, that ratio is (1 - w) / f_j(off) + w / f_j(on), w = P(the group on | k, its
+    reports), so each variant's sum over draws is two products of vectors: no logarithm or
+    exponential per variant, one pass per group rather than per indicator."""
     if state.observed.size == 0 and state.fixed_observed.size == 0:
         return ()
     thin = layout.thin
     log_joint = state.log_joint[:, thin]
-    joint = np.exp(log_joint - log_joint.max())  # scaled P(k, evidence | draw), (K, S_thin)
-    variants = []
+    # scaled P(k, evidence | draw), (K, S_thin), summed in double
+    joint = np.exp(log_joint - log_joint.max(), dtype=np.float64)
+    sums = np.empty((1 + state.observed.size + state.fixed_observed.size, len(OUTCOMES)))
+    joint.sum(axis=1, out=sums[0])
     if state.observed.size:
-        group_row = np.searchsorted(state.with_evidence, layout.group[state.observed])
-        products = np.ascontiguousarray(state.products[:, :, thin])
-        phi = layout.phi_thin[state.with_evidence]  # (Ce, K, S_thin)
-        with_j = state.group_terms[:, :, thin]  # P(group's reports | k) on these draws
-        # The group's product without j, per state: j's factor divided out (every factor
-        # is a probability mixture of positive terms, far from zero).
-        without = products[group_row] / state.f[:, :, thin]
-        ratio = phi[group_row] * (without[:, None, 1] - without[:, None, 0])
-        ratio += without[:, None, 0]
-        ratio /= with_j[group_row]
-        ratio *= joint
-        variants.append(ratio.sum(axis=2, dtype=np.float64))  # (V, K)
+        _without_observed(layout, state, joint, out=sums[1 : 1 + state.observed.size])
     if state.fixed_observed.size:
-        totals = joint.sum(axis=1, dtype=np.float64)
-        variants.append(totals[None] / state.fixed_factors)
-    sums = np.vstack([joint.sum(axis=1, dtype=np.float64), *variants])
+        # A fixed indicator's factor is one number per outcome, the same in every draw.
+        np.divide(sums[0], state.fixed_factors, out=sums[1 + state.observed.size :])
     logits = logit(sums / sums.sum(axis=1, keepdims=True))
     effect = logits[:1] - logits[1:]
     ids = [*state.observed.tolist(), *state.fixed_observed.tolist()]
-    order = np.argsort(-np.abs(effect).max(axis=1), kind="stable")
+    order = (-np.abs(effect).max(axis=1)).argsort(kind="stable")
     values = effect.tolist()
-    return tuple(Contribution(layout.ids[ids[v]], per_outcome(values[v])) for v in order.tolist())
+    return tuple([Contribution(layout.ids[ids[v]], per_outcome(values[v])) for v in order.tolist()])
+
+
+def _without_observed(
+    layout: DrawLayout, state: EvidenceState, joint: np.ndarray, out: np.ndarray
+) -> None:
+    """Per observed indicator j, sum over the thinned draws of P(k, evidence without j), into
+    `out` (V, K): 1 / f_j(off) . joint + (1 / f_j(on) - 1 / f_j(off)) . (w * joint)."""
+    thin = layout.thin
+    # Every factor f is a probability mixture of positive terms, far from zero.
+    inverse = np.divide(1.0, state.f[:, :, thin], dtype=np.float64)  # (V, 2, S_thin)
+    np.matmul(inverse[:, 0], joint.T, out=out)
+    step = inverse[:, 1] - inverse[:, 0]
+    on_weight = layout.phi_thin[state.with_evidence] * state.products[:, None, 1, thin]
+    on_weight /= state.group_terms[:, :, thin]  # w, (Ce, K, S_thin)
+    weighted = on_weight * joint
+    group_row = state.with_evidence.searchsorted(layout.group[state.observed])
+    out += (weighted[group_row] @ step[:, :, None])[:, :, 0]  # a batch of (K, S) @ (S,)
 
 
 def information(
@@ -55,7 +64,7 @@ def information(
     """Expected entropy reduction from learning each unobserved indicator's true state, with
     P(outcome | present) and P(outcome | absent) from the same joint distribution and draws
     as the forecast: P(present) * if_present + P(absent) * if_absent = the forecast."""
-    unobserved = np.flatnonzero(state.applicable & (state.strength == 0))
+    unobserved = (state.applicable & (state.strength == 0)).nonzero()[0]
     if unobserved.size == 0:
         return ()
     outcome_mass = joint.sum(axis=1)  # P(k, evidence), scaled as the forecast's
@@ -63,12 +72,9 @@ def information(
     with_present = np.empty((unobserved.size, len(OUTCOMES)))  # P(k, evidence, present)
     fixed = state.fixed_rows[unobserved].any(axis=1)
     with_present[fixed] = outcome_mass[None] * state.fixed_rows[unobserved[fixed]]
-    latent = unobserved[~fixed]
-    groups = layout.group[latent]
-    for group in np.unique(groups).tolist():
-        members = latent[groups == group]
-        rows = np.searchsorted(unobserved, members)  # both sorted, members among them
-        with_present[rows] = _with_present(layout, state, joint, group, members)
+    latent = (~fixed).nonzero()[0]
+    if latent.size:
+        with_present[latent] = _with_present(layout, state, joint, unobserved[latent])
     p_present = with_present.sum(axis=1) / total
     if_present = with_present / with_present.sum(axis=1, keepdims=True)
     if_absent = (outcome_mass[None] - with_present) / (total - with_present.sum(axis=1))[:, None]
@@ -88,28 +94,34 @@ def information(
 
 
 def _with_present(
-    layout: DrawLayout, state: EvidenceState, joint: np.ndarray, group: int, members: np.ndarray
+    layout: DrawLayout, state: EvidenceState, joint: np.ndarray, latent: np.ndarray
 ) -> np.ndarray:
-    """P(k, evidence, j present) for unobserved indicators j of one group, (U, K): the joint
-    split by the group's state, times P(j present | state), summed over the draws:
+    """P(k, evidence, j present) for unobserved indicators j of latent groups (sorted by
+    group), (U, K). Split by j's group's state, j is present with theta_off or theta_on, and
 
-        sum_s theta[j, off, s] * off[k, s] + theta[j, on, s] * on[k, s]
+        sum_s theta_off[j, s] * joint[k, s] + (theta_on - theta_off)[j, s] * on[g(j), k, s]
 
-    with on = the joint without the group's term, times P(on | k) and the group's reports'
-    P(reports | on) (off likewise): two products of (U, S) by (S, K)."""
-    phi = layout.phi64[group]  # P(on | k), (K, S)
-    row = np.searchsorted(state.with_evidence, group)
-    if row < state.with_evidence.size and state.with_evidence[row] == group:
-        products = state.products[row].astype(np.float64)  # P(group's reports | state), (2, S)
-        rest = joint / state.group_terms[row]  # the joint without the group's term
-        on = rest * phi
-        off = (rest - on) * products[0]
-        on *= products[1]
-    else:
-        on = joint * phi
-        off = joint - on
-    theta = layout.theta64[members]  # (U, 2, S)
-    return np.asarray(theta[:, 0] @ off.T + theta[:, 1] @ on.T)
+    where on = joint * P(the group on | k, its reports, draw s) = joint * phi * product on /
+    the group's term (joint * phi for a group without reports). So: one product of (U, S) by
+    (S, K) for all, and one per group."""
+    groups = layout.group[latent]
+    starts = [0, *((groups[1:] != groups[:-1]).nonzero()[0] + 1).tolist()]
+    needed = groups[starts]
+    phi = layout.phi64 if needed.size == layout.n_groups else layout.phi64[needed]
+    on = joint * phi  # (G, K, S)
+    rows = state.with_evidence.searchsorted(needed)
+    reported = (rows < state.with_evidence.size).nonzero()[0]
+    reported = reported[state.with_evidence[rows[reported]] == needed[reported]]
+    if reported.size:
+        rows = rows[reported]
+        on[reported] *= state.products[rows][:, None, 1] / state.group_terms[rows]
+    every = latent.size == layout.theta_off64.shape[0]  # no indicator observed: no copies
+    present = (layout.theta_off64 if every else layout.theta_off64[latent]) @ joint.T
+    gap = layout.theta_gap64 if every else layout.theta_gap64[latent]
+    ends = [*starts[1:], latent.size]
+    for g, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        present[start:end] += gap[start:end] @ on[g].T
+    return np.asarray(present)
 
 
 def _entropy_bits(p: np.ndarray) -> np.ndarray:

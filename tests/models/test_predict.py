@@ -123,6 +123,46 @@ def test_contributions_have_the_expected_sign(predictor: Predictor) -> None:
     assert effect["troop_shortfall"]["direct_invasion"] < -0.3
 
 
+def test_contributions_are_the_log_odds_with_minus_without_each_indicator(
+    catalog: Catalog, draws: ModelDraws
+) -> None:
+    """Each contribution is exactly logit P(k | every report) - logit P(k | all but that
+    indicator's reports), on the thinned draws: here a predictor given only those draws
+    forecasts both sides outright, one indicator's likelihoods fixed."""
+    thinned = Predictor(catalog, draws).layout.thin
+    on_thinned = Predictor(
+        catalog,
+        ModelDraws(
+            draws.theta[thinned], draws.phi[thinned], {k: v[thinned] for k, v in draws.pi.items()}
+        ),
+    )
+    fixed = {"pretext_claims": np.array([0.2, 0.6, 0.7])}
+    reports = [
+        report("covert_mobilization"),
+        report("covert_mobilization", grade="D", value=0.0, days_old=20),
+        report("troop_shortfall", grade="B"),
+        report("target_border_fortification", grade="C", value=0.3),
+        report("mobilization_drills", grade="E", days_old=5),
+        report("pretext_claims"),
+    ]
+    forecast = Predictor(catalog, draws).predict(
+        evidence_from_reports(catalog, reports, AS_OF), JOIN, fixed
+    )
+
+    def log_odds(given: list[Report]) -> np.ndarray:
+        p = on_thinned.predict(evidence_from_reports(catalog, given, AS_OF), JOIN, fixed).means()
+        return np.log(p) - np.log1p(-p)
+
+    every = log_odds(reports)
+    assert [c.indicator for c in forecast.contributions] != []
+    for c in forecast.contributions:
+        without = log_odds([r for r in reports if r.indicator != c.indicator])
+        np.testing.assert_allclose(
+            [c.log_odds[k] for k in OUTCOMES], every - without, rtol=1e-5, atol=1e-6
+        )
+    assert {c.indicator for c in forecast.contributions} == {r.indicator for r in reports}
+
+
 def test_value_of_information_covers_unobserved_indicators(predictor: Predictor) -> None:
     forecast = predictor.predict(
         evidence_from_reports(predictor.catalog, [report("covert_mobilization")], AS_OF), JOIN
