@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from models.artifact import DEFAULT_ARTIFACT, Artifact, save_artifact
@@ -22,6 +22,19 @@ def timings(function: Callable[[], object], repeats: int, warmup: int = 3) -> li
         started = time.perf_counter()
         function()
         samples.append(time.perf_counter() - started)
+    return samples
+
+
+def alternating(functions: Sequence[Callable[[], object]], repeats: int) -> list[list[float]]:
+    """Wall-clock seconds of `repeats` calls of each function, the functions called in turn
+    (after one untimed round), so that the machine's drift falls on all of them alike."""
+    samples: list[list[float]] = [[] for _ in functions]
+    for round_ in range(repeats + 1):
+        for function, times in zip(functions, samples, strict=True):
+            started = time.perf_counter()
+            function()
+            if round_:
+                times.append(time.perf_counter() - started)
     return samples
 
 

@@ -118,11 +118,7 @@ class DrawLayout:
         self.loading = gap[:, None] * np.sqrt(phi_mean * (1 - phi_mean))  # (J, K)
         self.thin = slice(None, None, max(1, n_draws // EXPLANATION_DRAWS))
         self.phi_thin = np.ascontiguousarray(self.phi[:, :, self.thin])
-        # The value of information sums in double over every draw: its draws, converted once,
-        # theta as P(present | off) and the step to P(present | on).
-        self.theta_off64 = self.theta[:, 0].astype(np.float64)  # (J, S)
-        self.theta_gap64 = self.theta[:, 1] - self.theta_off64  # (J, S)
-        self.phi64 = self.phi.astype(np.float64)  # (C, K, S)
+        self.theta_gap = self.theta[:, 1] - self.theta[:, 0]  # on's step up from off, (J, S)
         self.membership = np.eye(n_groups)[self.group]  # (J, C) one-hot
         self._no_fixed_rows = np.zeros((n_indicators, len(OUTCOMES)))
         self._no_fixed_rows.flags.writeable = False

@@ -106,8 +106,12 @@ class Predictor:
         per_draw = (joint / totals).astype(DRAW_DTYPE)  # P(k | evidence, draw)
         bounds = _weighted_interval(per_draw, draw_weights, INTERVAL)
         probabilities = tuple(
-            OutcomeProbability(outcome, float(means[k]), float(bounds[k, 0]), float(bounds[k, 1]))
-            for k, outcome in enumerate(OUTCOMES)
+            [
+                OutcomeProbability(outcome, mean, lower, upper)
+                for outcome, mean, (lower, upper) in zip(
+                    OUTCOMES, means.tolist(), bounds.tolist(), strict=True
+                )
+            ]
         )
         z = surprise_z(self.layout, state)
         contributions: tuple[Contribution, ...] = ()
@@ -123,11 +127,10 @@ class Predictor:
             probabilities=probabilities,
             contributions=contributions,
             value_of_information=information,
-            surprise=state.observed.size >= MIN_SURPRISE_INDICATORS
-            and bool(np.max(z) < SURPRISE_Z),
+            surprise=state.observed.size >= MIN_SURPRISE_INDICATORS and bool(z.max() < SURPRISE_Z),
             surprise_z=per_outcome(z),
             pareto_k=pareto_k(log_evidence),
-            effective_draws=float(1.0 / np.sum(draw_weights**2)),
+            effective_draws=float(1.0 / (draw_weights @ draw_weights)),
             draws=self.draws,
             prior=self._prior_used(prior),
             evidence_ratios=per_outcome(evidence_likelihood / evidence_likelihood[0]),
@@ -175,8 +178,10 @@ class Predictor:
         posteriors = priors * likelihood
         posteriors /= posteriors.sum(axis=1, keepdims=True)
         return tuple(
-            BaseRateShift(outcome, rate, per_outcome(row))
-            for outcome, rate, row in zip(outcomes, rates, posteriors.tolist(), strict=True)
+            [
+                BaseRateShift(outcome, rate, per_outcome(row))
+                for outcome, rate, row in zip(outcomes, rates, posteriors.tolist(), strict=True)
+            ]
         )
 
 
