@@ -454,8 +454,9 @@ class _Sums:
         more reports stored that are not known on `on`."""
         present, absent = self.present, self.absent
         for sign, reports in ((1.0, counted), (-1.0, stopped)):
-            more_present, more_absent = _log_likelihoods(engine, reports, on)
-            present, absent = present + sign * more_present, absent + sign * more_absent
+            if reports:  # a write adds or retracts: the other side is empty
+                more_present, more_absent = _log_likelihoods(engine, reports, on)
+                present, absent = present + sign * more_present, absent + sign * more_absent
         return _Sums(
             present,
             absent,

@@ -278,13 +278,16 @@ def _audit(
     added: list[Row[Any]],
 ) -> None:
     """One audit entry per POST that stored a report (a retry that stored nothing wrote
-    nothing)."""
-    new = {row.id for row in added}
-    connection = session.connection()
+    nothing), one statement for the group's."""
+    unclaimed = {row.id for row in added}  # a retry within the group gets its first's rows
+    writes = []
     for post, rows in zip(posts, stored, strict=True):
-        ids = [] if isinstance(rows, Exception) else [row.id for row in rows if row.id in new]
+        ids = [] if isinstance(rows, Exception) else [row.id for row in rows if row.id in unclaimed]
+        unclaimed.difference_update(ids)
         if ids:
-            keys.record(connection, post.actor, "reports.add", case_id, {"reports": ids})
+            writes.append((post.actor, {"reports": ids}))
+    if writes:
+        keys.record_each(session.connection(), "reports.add", case_id, writes)
 
 
 def _store(

@@ -132,8 +132,25 @@ def record(
     detail: dict[str, Any],
 ) -> None:
     """Append one write to the audit log, in the caller's transaction."""
-    entry = {"at": dt.datetime.now(dt.UTC), "actor": actor, "action": action}
-    connection.execute(_APPEND, entry | {"case_id": case_id, "detail": detail})
+    record_each(connection, action, case_id, [(actor, detail)])
+
+
+def record_each(
+    connection: Connection,
+    action: str,
+    case_id: str | None,
+    writes: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """Append writes of one kind on one case, each its actor and detail, to the audit log in
+    the caller's transaction: one statement for them all (the report writer's group)."""
+    at = dt.datetime.now(dt.UTC)
+    connection.execute(
+        _APPEND,
+        [
+            {"at": at, "actor": actor, "action": action, "case_id": case_id, "detail": detail}
+            for actor, detail in writes
+        ],
+    )
 
 
 _APPEND = insert(AuditRow)

@@ -17,6 +17,7 @@ from app.store.tables import ReportRow
 from models.errors import ConflictError, EvidenceError, NotFoundError
 
 REPORT_COLUMNS = tuple(ReportRow.__table__.columns)
+_INSERT_RETURNING = insert(ReportRow).returning(*REPORT_COLUMNS, sort_by_parameter_order=True)
 
 
 def add_reports(
@@ -52,8 +53,7 @@ def add_reports(
     ]
     new: list[Row[Any]] = []
     if fresh:
-        insert_rows = insert(ReportRow).returning(*REPORT_COLUMNS, sort_by_parameter_order=True)
-        new = list(connection.execute(insert_rows, fresh))
+        new = list(connection.execute(_INSERT_RETURNING, fresh))
     rows = [
         plan if isinstance(plan, ConflictError) else [_row(slot, new) for slot in plan]
         for plan in plans

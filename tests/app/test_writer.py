@@ -16,7 +16,7 @@ from app.schemas import ReportIn
 from app.writer import ReportWriter, Written
 from models.errors import NotFoundError
 
-from ..service import CASE, REPORTS, TOKEN, report, service_of
+from ..service import AUTH, CASE, REPORTS, TOKEN, report, service_of
 
 
 class HeldWriter:
@@ -36,9 +36,9 @@ class HeldWriter:
         session: Session = self.service.sessions()
         return session
 
-    async def post(self, case_id: str, **change: Any) -> Written:
+    async def post(self, case_id: str, secret: str = TOKEN, **change: Any) -> Written:
         reported = ReportIn.model_validate(report(**change))
-        return await self.writer.write(self.service.model(), case_id, [reported], today(), TOKEN)
+        return await self.writer.write(self.service.model(), case_id, [reported], today(), secret)
 
 
 def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None:
@@ -73,3 +73,41 @@ def test_a_group_answers_each_post_and_shares_its_keys(case: TestClient) -> None
     assert json.loads(first.forecast.payload)["reports_used"] == 1
     assert json.loads(other.forecast.payload)["reports_used"] == 3
     assert len(case.get(REPORTS).json()) == 3
+
+
+def test_a_group_audits_each_post_as_its_own_key(case: TestClient) -> None:
+    """One audit entry per POST of a group that stored a report, naming its key and its
+    reports; a retry that stored nothing has none."""
+    made = case.post("/v1/keys", json={"name": "alice", "role": "analyst"}, headers=AUTH)
+    alice = made.json()["secret"]
+    held = HeldWriter(case)
+
+    async def write() -> list[Written]:
+        first = asyncio.ensure_future(held.post(CASE))
+        await asyncio.to_thread(held.busy.wait, 30)
+        queued = [
+            asyncio.ensure_future(post)
+            for post in (
+                held.post(CASE, alice, indicator="pretext_claims", idempotency_key="k"),
+                held.post(CASE, indicator="rhetoric_shift"),
+                held.post(CASE, alice, indicator="pretext_claims", idempotency_key="k"),
+                held.post(CASE, alice, indicator="civil_alerts"),
+            )
+        ]
+        await asyncio.sleep(0.05)  # every one is in the queue
+        held.release.set()
+        return [await first, *await asyncio.gather(*queued)]
+
+    first, keyed, other, retried, last = asyncio.run(write())
+    held.writer.close()
+
+    assert held.groups == 2
+    entries = case.get("/v1/audit", params={"order": "asc"}, headers=AUTH).json()
+    added = [(e["actor"], e["detail"]["reports"]) for e in entries if e["action"] == "reports.add"]
+    assert retried.reports == keyed.reports
+    assert added == [
+        ("admin", [first.reports[0].id]),
+        ("alice", [keyed.reports[0].id]),
+        ("admin", [other.reports[0].id]),
+        ("alice", [last.reports[0].id]),
+    ]
