@@ -21,7 +21,8 @@ DRAW_DTYPE = np.float32
 """Precision of the draws and of the per-draw arithmetic.
 
 Single precision rounds at ~1e-7, five orders below the Monte Carlo error of 4,000 draws (~1e-2),
-and halves the memory a forecast streams through. Sums over draws are taken in double."""
+and halves the memory a forecast streams through. Sums over draws are taken in double, except the
+value of information's: its branches average to the forecast by construction (`models.explain`)."""
 
 EXPLANATION_DRAWS = 500
 """Contributions use an evenly thinned subset of this many draws (both sides of each comparison,
