@@ -239,29 +239,41 @@ class ForecastService:
     ) -> Written:
         """Store `reports` (all or nothing) if the key with this secret may write, and return
         them with the case's new forecast (`app.writer`)."""
-        try:
-            return await self.writer.write(engine, case_id, reports, on, secret)
-        except live.Stale:
-            await self._up_to_date(engine, case_id, on)
-            return await self.writer.write(engine, case_id, reports, on, secret, rebuild=True)
+        return await self._despite_stale(
+            engine,
+            case_id,
+            on,
+            lambda rebuild: self.writer.write(engine, case_id, reports, on, secret, rebuild),
+        )
 
     async def retract(
         self, engine: Engine, case_id: str, report_id: int, at: dt.datetime, actor: str
     ) -> ReportRow:
         """Retract a report from `at` (by `actor`), bringing the forecast up to date."""
         on = today()
-        try:
-            return await self.writer.retract(engine, case_id, report_id, at, on, actor)
-        except live.Stale:
-            await self._up_to_date(engine, case_id, on)
-            return await self.writer.retract(engine, case_id, report_id, at, on, actor, True)
+        return await self._despite_stale(
+            engine,
+            case_id,
+            on,
+            lambda rebuild: self.writer.retract(engine, case_id, report_id, at, on, actor, rebuild),
+        )
 
-    async def _up_to_date(self, engine: Engine, case_id: str, on: dt.date) -> None:
-        """Bring the stale live forecast a write found (`live.Stale`: its day has turned with
-        nothing prepared, a new catalog) up to date, here in the thread pool: a rebuild reads
-        every report of the case, and in the writer thread it would hold up every other write.
-        The write then tries again, allowed to rebuild should the forecast have gone stale
-        once more meanwhile (a rare race: it cannot wait for ever)."""
+    async def _despite_stale[T](
+        self,
+        engine: Engine,
+        case_id: str,
+        on: dt.date,
+        write: Callable[[bool], Awaitable[T]],
+    ) -> T:
+        """`write(rebuild=False)`; should it find the case's live forecast stale (`live.Stale`:
+        its day has turned with nothing prepared, a new catalog), bring that up to date here in
+        the thread pool (a rebuild reads every report of the case, and in the writer thread it
+        would hold up every other write), then `write(rebuild=True)`: allowed to rebuild should
+        the forecast have gone stale once more meanwhile (a rare race: it cannot wait for ever)."""
+        try:
+            return await write(False)
+        except live.Stale:
+            pass
 
         def refresh() -> None:
             with self.sessions() as session:
@@ -269,6 +281,7 @@ class ForecastService:
 
         with contextlib.suppress(NotFoundError):  # the writer answers for an unknown case
             await run_in_threadpool(refresh)
+        return await write(True)
 
     def _case(self, case_id: str) -> CaseHead:
         with self.sessions() as session:
