@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urljoin
 
 import httpx
@@ -154,11 +154,36 @@ def evaluate(session: Session, engine: Engine, change: ForecastChange) -> None:
 
 _FIRED = "alerts fired"
 """A session's list of the alerts its transaction leased to this process's delivery."""
-_deliveries: dict[Database, AlertDelivery] = {}
+
+
+class Delivery(Protocol):
+    """What sends the alerts a write fires: `AlertDelivery`, or in the report writer's own
+    process what forwards them to it (`app.writer_process`)."""
+
+    def lease_from(self, now: dt.datetime) -> dt.datetime: ...
+
+    def send_soon(self, due: list[store.Due]) -> None: ...
+
+
+_deliveries: dict[Database, Delivery] = {}
 """The delivery of each database this process serves (one per app)."""
 
 
-def _delivery_of(session: Session) -> AlertDelivery | None:
+def forward_deliveries(database: Database, delivery: Delivery) -> None:
+    """In a process that writes for another (`app.writer_process`): alerts fired by writes to
+    `database` go to `delivery`."""
+    _deliveries[database] = delivery
+
+
+def hand_over(database: Database, due: list[store.Due]) -> None:
+    """Alerts leased to this process by the report writer's own process, to be sent now (by
+    `database`'s delivery; without one, their lease runs out and any process sends them)."""
+    delivery = _deliveries.get(database)
+    if delivery is not None:
+        delivery.send_soon(due)
+
+
+def _delivery_of(session: Session) -> Delivery | None:
     bind = session.get_bind()
     return _deliveries.get(bind) if isinstance(bind, Database) else None
 
@@ -189,7 +214,7 @@ def sent_after_answers() -> Iterator[None]:
     ends, not at their commit: the report writer answers the writes of its commit first, so
     that sending an alert does not hold up the answer to the write that fired it (sent at the
     commit, its start ran on the event loop before that answer)."""
-    held: list[tuple[AlertDelivery, list[store.Due]]] = []
+    held: list[tuple[Delivery, list[store.Due]]] = []
     _held.alerts = held
     try:
         yield

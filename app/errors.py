@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from app.writer import WriterStopped
 from models.errors import ArtifactError, ConflictError, InputError, NotFoundError
 
 log = logging.getLogger("escalation")
@@ -108,6 +109,12 @@ def install_error_handlers(app: FastAPI) -> None:
         where, kind = HTTP_ERRORS.get(exc.status_code, ("request", "refused"))
         body = error_body(where, str(exc.detail), kind)
         return JSONResponse(status_code=exc.status_code, content=body, headers=headers)
+
+    @app.exception_handler(WriterStopped)
+    async def no_writer(_: Request, exc: WriterStopped) -> JSONResponse:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        body = error_body("writer", f"{exc}; retry later", "no_writer")
+        return JSONResponse(status_code=503, content=body, headers=headers)
 
     @app.exception_handler(Busy)
     async def busy(_: Request, exc: Busy) -> JSONResponse:

@@ -35,7 +35,7 @@ from app.live import LocalPolls, NetworkPolls, Served, conninfo
 from app.metrics import CaseGauges
 from app.notices import LocalNotices, Notices
 from app.scenarios import ScenarioReader
-from app.schemas import ReportIn, WhatIfIn
+from app.schemas import ReportIn, ReportOut, WhatIfIn
 from app.security import WrongTokens
 from app.settings import Settings
 from app.store import changes, keys
@@ -51,9 +51,9 @@ from app.store.db import (
     sqlite_path,
     unwritable,
 )
-from app.store.tables import ReportRow
 from app.timeline import PastModels, PointCache
-from app.writer import ReportWriter, Written
+from app.writer import ReportWriter, ThreadWriter, Written
+from app.writer_process import ProcessWriter
 from models.artifact import keep_archived
 from models.engine import Engine
 from models.errors import ArtifactError, EvidenceError, NotFoundError
@@ -79,7 +79,7 @@ class ForecastService:
     storage: StorageProbe
     local_polls: LocalPolls | None
     network_polls: NetworkPolls | None
-    writer: ReportWriter
+    writer: ReportWriter | None  # None without a model: nothing can be written
     engine: Engine | None
     engine_error: str | None
     past_models: PastModels
@@ -115,7 +115,7 @@ class ForecastService:
             StorageProbe(database),
             LocalPolls(database) if database.dialect.name == "sqlite" else None,
             NetworkPolls(database) if database.dialect.name == "postgresql" else None,
-            ReportWriter(opened),
+            _writer(settings, database, opened, engine),
             engine,
             error,
             PastModels(settings.artifact_path),
@@ -148,7 +148,8 @@ class ForecastService:
         if self.network_polls is not None:
             await self.network_polls.close()
         self.scenarios.close()
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
         close_database(self.database, self.local_polls)
 
     def model(self) -> Engine:
@@ -232,7 +233,7 @@ class ForecastService:
             loaded = await self.scenarios.read(body.scenario, "body.scenario")
         return await run_in_threadpool(from_scenario, engine, case, loaded)
 
-    # -- writes: one writer thread per process ---------------------------------------------
+    # -- writes: one report writer per process (`settings.writer`) ---------------------------
 
     async def post(
         self, engine: Engine, case_id: str, reports: Sequence[ReportIn], on: dt.date, secret: str
@@ -243,19 +244,19 @@ class ForecastService:
             engine,
             case_id,
             on,
-            lambda rebuild: self.writer.write(engine, case_id, reports, on, secret, rebuild),
+            lambda rebuild: self._writer().write(case_id, reports, on, secret, rebuild),
         )
 
     async def retract(
         self, engine: Engine, case_id: str, report_id: int, at: dt.datetime, actor: str
-    ) -> ReportRow:
+    ) -> ReportOut:
         """Retract a report from `at` (by `actor`), bringing the forecast up to date."""
         on = today()
         return await self._despite_stale(
             engine,
             case_id,
             on,
-            lambda rebuild: self.writer.retract(engine, case_id, report_id, at, on, actor, rebuild),
+            lambda rebuild: self._writer().retract(case_id, report_id, at, on, actor, rebuild),
         )
 
     async def _despite_stale[T](
@@ -283,6 +284,11 @@ class ForecastService:
             await run_in_threadpool(refresh)
         return await write(True)
 
+    def _writer(self) -> ReportWriter:
+        if self.writer is None:
+            raise ArtifactError(self.engine_error or "model not loaded")
+        return self.writer
+
     def _case(self, case_id: str) -> CaseHead:
         with self.sessions() as session:
             return case_head(session, case_id)
@@ -297,6 +303,16 @@ class ForecastService:
             known = known_on(store.list_reports(session, case_id), as_of, prior)
         payload = forecast_from(engine, case_id, known).model_dump_json()
         return Served(etag(engine.artifact.id, payload), payload)
+
+
+def _writer(
+    settings: Settings, database: Database, opened: Callable[[], Session], engine: Engine | None
+) -> ReportWriter | None:
+    if engine is None:
+        return None
+    if settings.writer == "process":
+        return ProcessWriter(settings, engine, database)
+    return ThreadWriter(opened, engine)
 
 
 def _load_model(settings: Settings) -> tuple[Engine | None, str | None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     write_token: SecretStr | None = None
     # Reads are open unless this is set; then they need the same token as writes.
     read_token_required: bool = False
+    # Where reports are written: by a process of the service's own (a second core: about 1.6x
+    # the POSTs a second), or by a thread of each serving process (one process in all: for
+    # embedding it, and for the tests, which start hundreds of apps).
+    writer: Literal["process", "thread"] = "process"
     # Where `make serve` listens (a container sets ESC_HOST=0.0.0.0).
     host: str = "127.0.0.1"
     port: int = 8000

@@ -55,13 +55,16 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def make_app(artifact_path: Path, database_url: str) -> Callable[..., FastAPI]:
-    """Build an app on the test database and artifact (settings overridable)."""
+    """Build an app on the test database and artifact (settings overridable). Its reports are
+    written by a thread (a process of their own would start with each of hundreds of apps: see
+    test_writer_process.py for that writer)."""
 
     def build(**overrides: object) -> FastAPI:
         settings = {
             "artifact_path": artifact_path,
             "database_url": database_url,
             "write_token": TOKEN,
+            "writer": "thread",
         }
         return create_app(Settings.model_validate(settings | overrides))
 

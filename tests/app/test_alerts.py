@@ -156,12 +156,14 @@ def test_a_delivery_is_signed_and_says_what_moved_the_forecast(
     assert delivery["last_status"] == 200 and delivery["payload"]["delivery"] == payload["delivery"]
 
 
+@pytest.mark.parametrize("writer", ["thread", "process"])
 def test_an_alert_a_write_fires_is_sent_at_once_not_at_the_next_look(
-    make_app: Callable[..., FastAPI], receiver: Receiver
+    make_app: Callable[..., FastAPI], receiver: Receiver, writer: str
 ) -> None:
     """The process that fired the alert holds its lease from the start and sends it when the
-    write commits: with a minute between looks at the outbox, it still arrives in seconds."""
-    with TestClient(make_app(alert_poll_seconds=60)) as client:
+    write commits: with a minute between looks at the outbox, it still arrives in seconds. A
+    writer in a process of its own hands the alert to the serving process's delivery."""
+    with TestClient(make_app(alert_poll_seconds=60, writer=writer)) as client:
         assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
         low, high = probe(client)
         rule = subscribe(client, url=receiver.url, threshold=(low + high) / 2)

@@ -184,11 +184,9 @@ def test_cases_are_created_while_reports_are_written(client: TestClient) -> None
     read and its insert."""
 
     async def write_reports() -> None:
-        writer, engine = service_of(client).writer, service_of(client).model()
-        batch = [ReportIn.model_validate(report())]
-        await asyncio.gather(
-            *(writer.write(engine, CASE, batch, today(), TOKEN) for _ in range(60))
-        )
+        writer, batch = service_of(client).writer, [ReportIn.model_validate(report())]
+        assert writer is not None
+        await asyncio.gather(*(writer.write(CASE, batch, today(), TOKEN, False) for _ in range(60)))
 
     def create(number: int) -> int:
         case = BELARUS | {"id": f"case-{number}"}

@@ -113,6 +113,31 @@ def assert_durable(url: str, posts: list[Body], acked: dict[int, list[int]]) -> 
     assert forecast["reports_used"] == sum(row["retracted_at"] is None for row in rows)
 
 
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid`."""
+    return [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent_and_state(stat) == (pid, True)
+    ]
+
+
+def assert_ended(pids: list[int], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while alive := [pid for pid in pids if _parent_and_state(Path(f"/proc/{pid}/stat"))[1]]:
+        assert time.monotonic() < deadline, f"still running after {seconds} s: {alive}"
+        time.sleep(0.05)
+
+
+def _parent_and_state(stat: Path) -> tuple[int, bool]:
+    """A process's parent, and whether it runs (neither gone nor a zombie)."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0, False
+    return int(fields[1]), fields[0] not in ("Z", "X")
+
+
 def test_acknowledged_reports_survive_kill_9_exactly_once(
     database_url: str, artifact_path: Path
 ) -> None:
@@ -161,8 +186,11 @@ def test_an_alert_committed_but_not_delivered_survives_kill_9(
         raised = report(grade="A", source="the crossing report")
         assert httpx.post(f"{url}{REPORTS}", json=raised, headers=AUTH).status_code == 201
         [held] = receiver.wait_for(1)
+        writers = children(server.pid)  # the report writer's process, and multiprocessing's
+        assert writers
         os.kill(server.pid, signal.SIGKILL)
         server.wait()
+        assert_ended(writers)  # they read the end of their pipes
         held_key = held.headers["idempotency-key"]
         receiver.hold.set()
         receiver.hold = None

@@ -62,6 +62,7 @@ def sqlite_app(artifact_path: Path) -> Callable[[Path], TestClient]:
 
 def service(artifact_path: Path, database_url: str) -> TestClient:
     settings = {"artifact_path": artifact_path, "database_url": database_url, "write_token": TOKEN}
+    settings["writer"] = "thread"  # the faults are in this process's connections
     return TestClient(create_app(Settings.model_validate(settings)))
 
 

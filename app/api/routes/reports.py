@@ -58,8 +58,7 @@ async def post_reports(
         raise
     presented.settle(None)
     # The forecast is stored as JSON: splice it in rather than parse and re-serialise it.
-    reports = _REPORTS.dump_json(written.reports).decode()
-    content = f'{{"reports":{reports},"forecast":{written.forecast.payload}}}'
+    content = f'{{"reports":{written.reports},"forecast":{written.forecast.payload}}}'
     return Response(content, status_code=status.HTTP_201_CREATED, media_type="application/json")
 
 
@@ -105,5 +104,4 @@ async def retract_report(
     now = dt.datetime.now(dt.UTC)
     if retracted_at is not None and retracted_at > now:
         raise EvidenceError("query.retracted_at", f"{retracted_at.isoformat()} is in the future")
-    row = await service.retract(engine, case_id, report_id, retracted_at or now, actor.name)
-    return ReportOut.model_validate(row)
+    return await service.retract(engine, case_id, report_id, retracted_at or now, actor.name)
