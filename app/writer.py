@@ -1,4 +1,4 @@
-"""Posted reports are written in groups (group commit), by one writer thread per process.
+"""Posted reports are written in groups (group commit), by one report writer per process.
 
 A POST is checked on the event loop and handed to the writer; while the writer is busy, POSTs
 wait in its queue, and it then writes all of them together: one transaction, one forecast per
@@ -6,6 +6,10 @@ case, one commit (one fsync). Under load a POST therefore costs its share of a c
 forecast rather than the whole of each; alone, it is written at once. Each answer carries the
 forecast after its group, which includes its own reports. The forecasting (CPU) and the database
 work stay off the event loop, and no pool of request threads contends for the interpreter.
+
+The writing side (`serve`, `Writes`) runs on a thread of the serving process (`ThreadWriter`) or
+in a process of its own (`app.writer_process`, the default); the asking side (`ReportWriter`)
+is the same for both.
 """
 
 from __future__ import annotations

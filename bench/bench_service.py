@@ -1,9 +1,11 @@
 """The service under load on loopback, beside a bare FastAPI endpoint measured in the same run.
 
-wrk (Debian's package) with 32 connections for 5 s per figure; both servers are single uvicorn
-processes on 127.0.0.1 with the same options. The case starts with the article's 17 reports.
-Three rounds, each measuring the bare endpoint next to every figure: the ratios are per round
-(the machine's speed drifts between minutes), and the medians of the rounds are reported.
+wrk (Debian's package) with 32 connections for 5 s per figure; every server is a single uvicorn
+process on 127.0.0.1 with the same options (the service's report writer in a process of its own,
+as served; and, for its baseline, the same service with the writer a thread, ESC_WRITER=thread).
+The case starts with the article's 17 reports. Three rounds, each measuring the bare endpoint
+next to every figure: the ratios are per round (the machine's speed drifts between minutes), and
+the medians of the rounds are reported.
 
 Run: .venv/bin/python -m bench.bench_service
 """
@@ -141,11 +143,19 @@ def main() -> None:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {TOKEN}"\n'
         )
+        # The same service with its reports written by a thread of the serving process (the
+        # writer's one alternative), on a database of its own: the process writer's baseline.
+        threaded = env | {
+            "ESC_DATABASE_URL": f"sqlite:///{scratch}/threaded.db",
+            "ESC_WRITER": "thread",
+        }
         with (
             uvicorn("bench.bare_app:app", {}) as bare,
             uvicorn("app.main:create_app", env, factory=True) as service,
+            uvicorn("app.main:create_app", threaded, factory=True) as by_thread,
         ):
             seed(service)
+            seed(by_thread)
             forecast = f"{service}/v1/cases/{CASE}/forecast"
             tag = httpx.get(forecast).headers["etag"]
             rounds = [
@@ -154,6 +164,7 @@ def main() -> None:
                     "304": wrk(forecast, "-H", f"If-None-Match: {tag}"),
                     "200": wrk(forecast),
                     "post": wrk(f"{service}/v1/cases/{CASE}/reports", "-s", str(script)),
+                    "thread": wrk(f"{by_thread}/v1/cases/{CASE}/reports", "-s", str(script)),
                 }
                 for _ in range(ROUNDS)
             ]
@@ -189,6 +200,13 @@ def report(rounds: list[dict[str, dict[str, float]]]) -> None:
         f"  ratio {statistics.median(post_ratios):.2f}"
         f"  p50 {median('post', 'p50'):.1f} ms  p99 {statistics.median(p99s):.1f} ms"
         f" (rounds {min(p99s):.1f}-{max(p99s):.1f}; target p99 <= 30 ms)"
+    )
+    by_process = [run["post"]["rate"] / run["thread"]["rate"] for run in rounds]
+    print(
+        f"POST, writer thread instead  {median('thread', 'rate'):8.0f} req/s"
+        f"  p99 {median('thread', 'p99'):.1f} ms; the writer's process gives"
+        f" {statistics.median(by_process):.2f}x its rate"
+        f" (rounds {min(by_process):.2f}-{max(by_process):.2f})"
     )
     errors = sum(run[figure]["errors"] for run in rounds for figure in run)
     if errors:
