@@ -159,7 +159,7 @@ class _Child:
         # non-blocking anyway: uvloop does for what it watches).
         os.set_blocking(self.jobs.fileno(), False)
         os.set_blocking(self.answers.fileno(), False)
-        self._unread = bytearray()  # answers not yet whole
+        self._frames = Frames()  # the answers read so far
         with contextlib.suppress(OSError):  # room for a burst of POSTs (Linux: up to 1 MiB)
             fcntl.fcntl(self.jobs.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         self.process = _CONTEXT.Process(
@@ -196,30 +196,17 @@ class _Child:
         ended = False
         with contextlib.suppress(BlockingIOError):
             while chunk := os.read(self.answers.fileno(), READ_BYTES):
-                self._unread += chunk
+                self._frames.add(chunk)
             ended = True
-        return self._whole_messages(), ended
+        return self._frames.whole(), ended
 
     def answers_until_end(self) -> list[Any]:
         """Every message the child sends until its pipe ends (waiting for them)."""
         os.set_blocking(self.answers.fileno(), True)
         with contextlib.suppress(OSError):
             while chunk := os.read(self.answers.fileno(), READ_BYTES):
-                self._unread += chunk
-        return self._whole_messages()
-
-    def _whole_messages(self) -> list[Any]:
-        """`multiprocessing.connection.Connection.send`'s frames: a 4-byte length (the child's
-        messages are far below the 2 GiB that would take more), then a pickle."""
-        messages, start = [], 0
-        while len(self._unread) - start >= 4:
-            (size,) = struct.unpack_from("!i", self._unread, start)
-            if len(self._unread) - start - 4 < size:
-                break
-            messages.append(pickle.loads(self._unread[start + 4 : start + 4 + size]))
-            start += 4 + size
-        del self._unread[:start]
-        return messages
+                self._frames.add(chunk)
+        return self._frames.whole()
 
     def stop(self, wait: bool = True) -> int | None:
         """End the process (it is told to stop by the end of its jobs; killed should it still
@@ -234,6 +221,30 @@ class _Child:
         self.jobs.close()
         self.answers.close()
         return self.process.exitcode
+
+
+class Frames:
+    """Messages as `multiprocessing.connection.Connection.send` frames them (a 4-byte length,
+    then a pickle; the child's are far below the 2 GiB that would take more), cut from bytes
+    that arrive in pieces of any size."""
+
+    def __init__(self) -> None:
+        self._unread = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self._unread += chunk
+
+    def whole(self) -> list[Any]:
+        """The messages whole so far, in order (what remains waits for the rest)."""
+        messages, start = [], 0
+        while len(self._unread) - start >= 4:
+            (size,) = struct.unpack_from("!i", self._unread, start)
+            if len(self._unread) - start - 4 < size:
+                break
+            messages.append(pickle.loads(self._unread[start + 4 : start + 4 + size]))
+            start += 4 + size
+        del self._unread[:start]
+        return messages
 
 
 def _framed(jobs: list[Job | None]) -> bytes:

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from multiprocessing import Pipe
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.forecasting import today
-from app.writer_process import ProcessWriter
+from app.writer_process import Frames, ProcessWriter
 
 from ..service import AUTH, BELARUS, report, service_of
 
@@ -114,3 +115,21 @@ def test_a_writer_that_dies_is_replaced(writing: TestClient) -> None:
     assert after.status_code == 201, after.text
     stored = writing.get(path).json()
     assert [r["idempotency_key"] for r in stored] == ["during"]  # once, however it went
+
+
+@pytest.mark.parametrize("piece", [1, 3, 7, 4096])
+def test_answers_arriving_in_pieces_are_read_whole(piece: int) -> None:
+    """What `Connection.send` wrote, read back in pieces of any size (a non-blocking pipe gives
+    what has arrived): each message whole and in order, nothing left over."""
+    sent = [("answers", [(1, "a" * 300)]), ("alerts", []), ("answers", [(2, {"k": [3.5]})])]
+    out, into = Pipe(duplex=False)
+    for message in sent:
+        into.send(message)
+    into.close()
+    stream = b"".join(iter(lambda: os.read(out.fileno(), 65536), b""))
+    frames, received = Frames(), []
+    for start in range(0, len(stream), piece):
+        frames.add(stream[start : start + piece])
+        received += frames.whole()
+    assert received == sent
+    assert frames.whole() == []
