@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     computed_field,
     model_validator,
 )
@@ -172,6 +174,14 @@ class ReportOut(BaseModel):
     idempotency_key: str | None
     entered_by: str | None  # the key's name (None: entered before keys had names)
     retracted_by: str | None
+
+
+def reports_json(rows: Iterable[Any]) -> str:
+    """Stored report rows as the API serves them: a JSON list of `ReportOut`."""
+    return _REPORT_LIST.dump_json([ReportOut.model_validate(row) for row in rows]).decode()
+
+
+_REPORT_LIST = TypeAdapter(list[ReportOut])
 
 
 class PostedReports(BaseModel):

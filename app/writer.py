@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fastapi import HTTPException
-from pydantic import TypeAdapter
 from sqlalchemy import Row
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -35,7 +34,7 @@ from app import alerts, live
 from app.access import judge
 from app.forecasting import check_period
 from app.live import Served
-from app.schemas import ReportIn, ReportOut
+from app.schemas import ReportIn, ReportOut, reports_json
 from app.store import keys
 from app.store import reports as store
 from app.store.cases import CaseHead, begin_writing, lock_case
@@ -291,16 +290,10 @@ def _write(session: Session, engine: Engine, group: list[_Post]) -> dict[int, Ou
         forecast = live.update(session, engine, case, on, added, before=before)
         _audit(session, case_id, posts, stored, added)
         for post, rows in zip(posts, stored, strict=True):
-            outcomes[post.token] = rows if isinstance(rows, Exception) else _written(rows, forecast)
+            outcomes[post.token] = (
+                rows if isinstance(rows, Exception) else Written(reports_json(rows), forecast)
+            )
     return outcomes
-
-
-def _written(rows: list[Row[Any]], forecast: Served) -> Written:
-    reports = [ReportOut.model_validate(row) for row in rows]
-    return Written(_REPORTS.dump_json(reports).decode(), forecast)
-
-
-_REPORTS = TypeAdapter(list[ReportOut])
 
 
 def _refused_keys(session: Session, group: list[_Post]) -> dict[int, Exception]:

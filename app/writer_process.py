@@ -82,12 +82,15 @@ class ProcessWriter(ReportWriter):
         child = self._child
         if child is None:
             return
-        self._loop.remove_reader(child.answers.fileno())
-        self._loop.remove_writer(child.jobs.fileno())
+        self._unwatch(child)
         child.send_all(self._backlog + _framed([None]))
         for message in child.answers_until_end():
             self._received(message)
         child.stop()
+
+    def _unwatch(self, child: _Child) -> None:
+        self._loop.remove_reader(child.answers.fileno())
+        self._loop.remove_writer(child.jobs.fileno())
 
     def _start(self) -> None:
         if self._closing:  # a restart that came due after `close`
@@ -136,8 +139,7 @@ class ProcessWriter(ReportWriter):
     def _lost(self, child: _Child) -> None:
         """The child ended unasked: every write waiting fails (503), and another child starts,
         no sooner than `RESTART_SECONDS` after the last did."""
-        self._loop.remove_reader(child.answers.fileno())
-        self._loop.remove_writer(child.jobs.fileno())
+        self._unwatch(child)
         self._backlog.clear()
         self._child = None
         code = child.stop(wait=False)

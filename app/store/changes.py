@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy import Connection, Row, bindparam, func, select
 
-from app.schemas import ReportOut
+from app.schemas import reports_json
 from app.store.reports import REPORT_COLUMNS, REPORT_ORDER
 from app.store.tables import AuditRow, ForecastRow, ReportRow
 
@@ -60,8 +59,7 @@ def since(connection: Connection, case_id: str, cursor: Cursor) -> tuple[str | N
         return None, moved
     reports = connection.execute(_REPORTS, {"ids": ids}).all() if ids else []
     history = ",".join(point.point for point in points)
-    changed = _REPORTS_JSON.dump_json([ReportOut.model_validate(r) for r in reports]).decode()
-    return f'"history":[{history}],"reports":{changed}', moved
+    return f'"history":[{history}],"reports":{reports_json(reports)}', moved
 
 
 def _reports_named(entry: Row[Any]) -> list[int]:
@@ -90,4 +88,3 @@ _REPORTS = (
     .where(ReportRow.id.in_(bindparam("ids", expanding=True)))
     .order_by(*REPORT_ORDER)
 )
-_REPORTS_JSON = TypeAdapter(list[ReportOut])

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response, status
-from pydantic import TypeAdapter
 
 from app.api import API
 from app.api.deps import (
@@ -21,7 +20,7 @@ from app.api.deps import (
 from app.api.pages import PAGED, ReportsPage, paged
 from app.api.responses import BODY, CASE, WRITE, errors
 from app.forecasting import check_posted, today
-from app.schemas import PostedReports, ReportIn, ReportOut
+from app.schemas import PostedReports, ReportIn, ReportOut, reports_json
 from app.store import reports as store
 from models.contract import MAX_INDICATOR_ID, MAX_REPORTS
 from models.errors import EvidenceError
@@ -62,9 +61,6 @@ async def post_reports(
     return Response(content, status_code=status.HTTP_201_CREATED, media_type="application/json")
 
 
-_REPORTS = TypeAdapter(list[ReportOut])
-
-
 @router.get("", response_model=list[ReportOut], responses=CASE | PAGED)
 def list_reports(
     case_id: CaseId,
@@ -81,8 +77,7 @@ def list_reports(
         hint = did_you_mean(indicator, engine.catalog.ids)
         raise EvidenceError("query.indicator", f"unknown indicator {indicator!r}{hint}")
     rows, after = store.reports_page(session, case_id, page, indicator, since)
-    content = _REPORTS.dump_json([ReportOut.model_validate(row) for row in rows]).decode()
-    return paged(request, content, after)
+    return paged(request, reports_json(rows), after)
 
 
 @router.delete("/{report_id}", response_model=ReportOut, responses=WRITE | CASE)
