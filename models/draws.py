@@ -113,6 +113,8 @@ class DrawLayout:
         }
         marginal = marginal_likelihoods(ModelDraws(theta, phi, draws.pi), self.group)
         self.marginal_mean = marginal.mean(axis=0)  # (J, K)
+        # P(present | k) per draw, outcome-major, (K, J, S): the value of information's
+        self.marginal = np.ascontiguousarray(marginal.transpose(2, 1, 0), dtype=DRAW_DTYPE)
         # Within a group, under the mean parameters, Cov(x_j, x_j' | k) = L_jk L_j'k for j != j'.
         gap = (theta[:, :, 1] - theta[:, :, 0]).mean(axis=0)
         phi_mean = phi.mean(axis=0)[self.group]
@@ -160,7 +162,7 @@ class DrawLayout:
         phi = self.phi if with_evidence.size == self.n_groups else self.phi[with_evidence]
         group_terms = phi * (products[:, 1] - products[:, 0])[:, None, :]
         group_terms += products[:, None, 0, :]
-        log_likelihood = np.log(group_terms).sum(axis=0)  # sum of log P(group's reports | k)
+        log_likelihood = _log_of_product(group_terms)  # log P(evidence | k), (K, S)
         fixed_observed = (with_strength & is_fixed).nonzero()[0]
         fixed_factors = _NO_FACTORS
         if fixed_observed.size:
@@ -204,7 +206,7 @@ class DrawLayout:
 
 
 def _product(rows: np.ndarray, out: np.ndarray) -> None:
-    """The product of `rows` (a few (2, S) blocks) into `out`. Binary multiplies: np.prod
+    """The product of `rows` (a few blocks of one shape) into `out`. Binary multiplies: np.prod
     over a short leading axis measured twice as slow, np.multiply.reduceat over all the groups
     at once slower still."""
     if len(rows) == 1:
@@ -213,6 +215,24 @@ def _product(rows: np.ndarray, out: np.ndarray) -> None:
     np.multiply(rows[0], rows[1], out=out)
     for row in rows[2:]:
         out *= row
+
+
+_SMALLEST_NORMAL = np.finfo(DRAW_DTYPE).smallest_normal
+
+
+def _log_of_product(terms: np.ndarray) -> np.ndarray:
+    """The log of the product of `terms` (Ce, K, S) over its first axis, each a probability:
+    one logarithm per outcome and draw instead of one per group (the logarithm was the
+    costliest pass of a forecast). Where the product would leave the normal range of single
+    precision (every partial product is at least the whole, since no term exceeds 1), the
+    logarithms are summed instead."""
+    if len(terms) == 0:
+        return np.zeros(terms.shape[1:], DRAW_DTYPE)
+    product = np.empty(terms.shape[1:], DRAW_DTYPE)
+    _product(terms, out=product)
+    if product.min() < _SMALLEST_NORMAL:
+        return np.asarray(np.log(terms).sum(axis=0))
+    return np.asarray(np.log(product))
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -81,8 +81,10 @@ def _fit_generalized_pareto(x: np.ndarray) -> tuple[float, float]:
     if first_quartile <= x[0]:
         return float("inf"), float("nan")
     b = _grid_shape(n) / (3.0 * first_quartile) + 1.0 / x[-1]
-    # Means as sums over n (what .mean computes, without its per-call overhead).
-    k_grid = np.log1p(np.multiply.outer(-b, x)).sum(axis=1) / n
+    # Means as sums over n (what .mean computes, without its per-call overhead). log(1 + y),
+    # not log1p: numpy's log1p measured 1.6x slower, and every y here is above -1, where
+    # 1 + y is off by at most half an ulp of 1 (an absolute error of ~1e-16 in each term).
+    k_grid = np.log(1.0 + np.multiply.outer(-b, x)).sum(axis=1) / n
     profile = n * (np.log(-(b / k_grid)) - k_grid - 1.0)
     # The grid's posterior weights (a softmax); ArviZ drops those below 10 eps, which moves
     # b_post by less than that relative amount: not worth a pass here.
