@@ -45,18 +45,20 @@ def api_routes() -> APIRouter:
     builds an included route's handler, dependencies and response models on the first request
     to the app that included it (184 ms an app on the test machine), so the apps of one process
     (the tests make hundreds) share the routes built once here. The price: these routes do not
-    see `app.dependency_overrides`, which nothing here uses."""
+    see `app.dependency_overrides`, which nothing here uses.
+
+    A request is matched against the routes in this order, each path pattern tried in turn:
+    the POST of reports and the forecast's routes (the polls) come first. No two
+    patterns match one path, so the order changes nothing else."""
     routes = APIRouter()
-    routes.include_router(health.router, responses=errors(400, 500))
-    routes.include_router(dashboard.router)
-    routes.include_router(metrics.router, dependencies=[ReaderDep], responses=READ)
+    routes.include_router(reports.posting)
     for module in (
+        forecast,
+        reports,
         contract,
         indicators,
         model,
         cases,
-        reports,
-        forecast,
         whatif,
         events,
         key_routes,
@@ -64,6 +66,9 @@ def api_routes() -> APIRouter:
         resolution,
     ):
         routes.include_router(module.router, dependencies=[ReaderDep], responses=READ)
+    routes.include_router(health.router, responses=errors(400, 500))
+    routes.include_router(dashboard.router)
+    routes.include_router(metrics.router, dependencies=[ReaderDep], responses=READ)
     return routes
 
 

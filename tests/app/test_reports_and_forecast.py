@@ -191,6 +191,13 @@ def test_reads_can_require_the_token(make_app: Callable[..., FastAPI]) -> None:
         assert (
             client.get("/healthz").status_code == 200 and client.get("/readyz").status_code == 200
         )
+        # A POST of reports skips the readers' check: the writer's check of its key covers it.
+        assert client.post("/v1/cases", json=BELARUS, headers=AUTH).status_code == 201
+        assert client.post(REPORTS, json=report()).status_code == 401
+        wrong = {"Authorization": "Bearer not-a-key"}
+        assert client.post(REPORTS, json=report(), headers=wrong).status_code == 401
+        assert client.post(REPORTS, json=report(), headers=AUTH).status_code == 201
+        assert len(client.get(REPORTS, headers=AUTH).json()) == 1
 
 
 def test_every_forecast_names_its_prior_and_how_base_rates_move_it(case: TestClient) -> None:
