@@ -29,6 +29,7 @@ import os
 import pickle
 import struct
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -323,14 +324,21 @@ class _Refusal(NamedTuple):
 
 def _portable(outcome: Outcome) -> Outcome | _Refusal:
     """The outcome as it can cross to the serving process (an error that cannot is told as a
-    RuntimeError naming it)."""
+    RuntimeError naming it). An error carries where in this process it was raised as a note:
+    a traceback does not cross, and the serving process's log of an unexpected error would
+    otherwise show only where the answer arrived."""
     if isinstance(outcome, HTTPException):
         return _Refusal(outcome.status_code, outcome.detail, outcome.headers)
     if isinstance(outcome, Exception):
         try:
             pickle.loads(pickle.dumps(outcome))
         except Exception:
-            return RuntimeError(f"{type(outcome).__name__}: {outcome}")
+            outcome = RuntimeError(f"{type(outcome).__name__}: {outcome}").with_traceback(
+                outcome.__traceback__
+            )
+        if outcome.__traceback__ is not None:
+            frames = "".join(traceback.format_tb(outcome.__traceback__))
+            outcome.add_note(f"raised in the report writer's process:\n{frames.rstrip()}")
     return outcome
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app.forecasting import today
-from app.writer_process import Frames, ProcessWriter
+from app.writer_process import Frames, ProcessWriter, _portable
 
 from ..service import AUTH, BELARUS, report, service_of
 
@@ -133,3 +134,34 @@ def test_answers_arriving_in_pieces_are_read_whole(piece: int) -> None:
         received += frames.whole()
     assert received == sent
     assert frames.whole() == []
+
+
+class _KeywordsOnly(Exception):
+    """An error that does not survive a pickle round trip (its argument is a keyword)."""
+
+    def __init__(self, *, why: str) -> None:
+        super().__init__(why)
+
+
+def _failing_deep_in_the_writer(error: Exception) -> None:
+    raise error
+
+
+@pytest.mark.parametrize(
+    ("error", "arrives_as", "text"),
+    [
+        (LookupError("no such row"), LookupError, "no such row"),
+        (_KeywordsOnly(why="no such row"), RuntimeError, "_KeywordsOnly: no such row"),
+    ],
+)
+def test_an_unexpected_error_crosses_with_where_the_writer_raised_it(
+    error: Exception, arrives_as: type[Exception], text: str
+) -> None:
+    try:
+        _failing_deep_in_the_writer(error)
+    except Exception as raised:
+        crossed = pickle.loads(pickle.dumps(_portable(raised)))
+    assert type(crossed) is arrives_as and str(crossed) == text
+    [note] = crossed.__notes__
+    assert note.startswith("raised in the report writer's process:")
+    assert "_failing_deep_in_the_writer" in note
