@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.catalog import OUTCOMES, Catalog
-from models.draws import ModelDraws
+from models.draws import ModelDraws, _log_of_product
 from models.evidence import (
     Evidence,
     Report,
@@ -415,3 +415,17 @@ def test_draws_must_match_the_catalog(catalog: Catalog, draws: ModelDraws) -> No
         Predictor(catalog, ModelDraws(draws.theta[:, :5], draws.phi, draws.pi))
     with pytest.raises(ValueError, match="kinds"):
         Predictor(catalog, ModelDraws(draws.theta, draws.phi, {"join_war": draws.pi["join_war"]}))
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-15])
+def test_the_log_likelihood_is_the_sum_of_the_groups_logs_even_below_single_precision(
+    scale: float,
+) -> None:
+    """One logarithm of the groups' product, or (where that product would underflow single
+    precision: three groups of 1e-15 make 1e-45) the sum of their logarithms: the same."""
+    rng = np.random.default_rng(7)
+    terms = (rng.uniform(0.05, 1.0, size=(3, 3, 64)) * scale).astype(np.float32)
+    expected = np.log(terms.astype(np.float64)).sum(axis=0)
+    got = _log_of_product(terms)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
