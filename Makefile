@@ -54,8 +54,9 @@ lint: install $(NODE_STAMP)
 jstest:
 	node --test tests/js/
 
+# On both cores, as test-fast: 8.5 min where one process took 11.6 (4 December 2026).
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 fit: install
 	$(BIN)/forecast fit
