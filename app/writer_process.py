@@ -324,9 +324,10 @@ class _Refusal(NamedTuple):
 
 def _portable(outcome: Outcome) -> Outcome | _Refusal:
     """The outcome as it can cross to the serving process (an error that cannot is told as a
-    RuntimeError naming it). An error carries where in this process it was raised as a note:
-    a traceback does not cross, and the serving process's log of an unexpected error would
-    otherwise show only where the answer arrived."""
+    RuntimeError naming it). An error carries where in this process it was raised as a note
+    (once: a failed commit answers every POST of its group with the same error): a traceback
+    does not cross, and the serving process's log of an unexpected error would otherwise show
+    only where the answer arrived."""
     if isinstance(outcome, HTTPException):
         return _Refusal(outcome.status_code, outcome.detail, outcome.headers)
     if isinstance(outcome, Exception):
@@ -338,7 +339,9 @@ def _portable(outcome: Outcome) -> Outcome | _Refusal:
             )
         if outcome.__traceback__ is not None:
             frames = "".join(traceback.format_tb(outcome.__traceback__))
-            outcome.add_note(f"raised in the report writer's process:\n{frames.rstrip()}")
+            note = f"raised in the report writer's process:\n{frames.rstrip()}"
+            if note not in getattr(outcome, "__notes__", ()):
+                outcome.add_note(note)
     return outcome
 
 

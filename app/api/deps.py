@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.orm import Session
 
 from app.access import judge
@@ -135,11 +136,11 @@ async def present_to_writer(request: Request) -> Presented:
     transaction (no thread hop, no session of its own: a POST's hot path). Without one, a 401
     at once, before the body is read.
 
-    The header is read here as `HTTPBearer` reads it, not through a sub-dependency: FastAPI's
-    solving of each dependency measured several percent of the serving process's time under
-    concurrent POSTs. The route declares the scheme in its OpenAPI (`BEARER`)."""
-    scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    presented = _presented_secret(request, secret.strip() if scheme.lower() == "bearer" else "")
+    The header is read here with `HTTPBearer`'s own parser, not through a sub-dependency:
+    FastAPI's solving of each dependency measured several percent of the serving process's time
+    under concurrent POSTs. The route declares the scheme in its OpenAPI (`BEARER`)."""
+    scheme, secret = get_authorization_scheme_param(request.headers.get("authorization"))
+    presented = _presented_secret(request, secret if scheme.lower() == "bearer" else "")
     if not presented.secret:
         judge(None, True, "analyst", "write")
     return presented

@@ -160,6 +160,7 @@ def test_an_unexpected_error_crosses_with_where_the_writer_raised_it(
     try:
         _failing_deep_in_the_writer(error)
     except Exception as raised:
+        _portable(raised)  # a failed commit answers every POST of its group with one error
         crossed = pickle.loads(pickle.dumps(_portable(raised)))
     assert type(crossed) is arrives_as and str(crossed) == text
     [note] = crossed.__notes__
