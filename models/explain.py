@@ -69,29 +69,42 @@ def information(
         return ()
     outcome_mass = joint.sum(axis=1)  # P(k, evidence), scaled as the forecast's
     total = outcome_mass.sum()
-    with_present = np.empty((unobserved.size, len(OUTCOMES)))  # P(k, evidence, present)
-    fixed = state.fixed_rows[unobserved].any(axis=1)
-    with_present[fixed] = outcome_mass[None] * state.fixed_rows[unobserved[fixed]]
-    latent = (~fixed).nonzero()[0]
+    fixed_rows = state.fixed_rows[unobserved]
+    with_present = outcome_mass * fixed_rows  # P(k, evidence, present); latent rows below
+    latent = (~fixed_rows.any(axis=1)).nonzero()[0]
     if latent.size:
         within = _with_present(layout, state, joint, unobserved[latent])
         with_present[latent] = np.clip(within, 0.0, outcome_mass)
-    p_present = with_present.sum(axis=1) / total
-    if_present = with_present / with_present.sum(axis=1, keepdims=True)
-    if_absent = (outcome_mass[None] - with_present) / (total - with_present.sum(axis=1))[:, None]
-    expected = p_present * _entropy_bits(if_present) + (1 - p_present) * _entropy_bits(if_absent)
-    gain = np.maximum(_entropy_bits(means) - expected, 0.0)
-    rows_out = [
-        InformationValue(
-            layout.ids[j],
-            float(gain[v]),
-            float(p_present[v]),
-            per_outcome(if_present[v].tolist()),
-            per_outcome(if_absent[v].tolist()),
-        )
-        for v, j in enumerate(unobserved.tolist())
-    ]
-    return tuple(sorted(rows_out, key=lambda row: -row.bits))
+    present_mass = with_present.sum(axis=1)
+    # Both branches and the forecast itself, as rows of one array: one entropy for all.
+    size = unobserved.size
+    distributions = np.empty((2 * size + 1, len(OUTCOMES)))
+    np.divide(with_present, present_mass[:, None], out=distributions[:size])
+    np.subtract(outcome_mass, with_present, out=distributions[size:-1])
+    distributions[size:-1] /= (total - present_mass)[:, None]
+    distributions[-1] = means
+    entropies = _entropy_bits(distributions)
+    p_present = present_mass / total
+    expected = p_present * entropies[:size] + (1 - p_present) * entropies[size:-1]
+    gain = np.maximum(entropies[-1] - expected, 0.0)
+    ids, bits, p, rows = (
+        unobserved.tolist(),
+        gain.tolist(),
+        p_present.tolist(),
+        distributions.tolist(),
+    )
+    return tuple(
+        [
+            InformationValue(
+                layout.ids[ids[v]],
+                bits[v],
+                p[v],
+                per_outcome(rows[v]),
+                per_outcome(rows[size + v]),
+            )
+            for v in (-gain).argsort(kind="stable").tolist()
+        ]
+    )
 
 
 def _with_present(

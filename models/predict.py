@@ -102,7 +102,6 @@ class Predictor:
         total = totals.sum()
         means = joint.sum(axis=1) / total
         draw_weights = totals / total
-        log_evidence = np.log(totals) + float(top)  # log P(evidence | draw), (S,)
         per_draw = (joint / totals).astype(DRAW_DTYPE)  # P(k | evidence, draw)
         bounds = _weighted_interval(per_draw, draw_weights, INTERVAL)
         probabilities = tuple(
@@ -129,7 +128,7 @@ class Predictor:
             value_of_information=information,
             surprise=state.observed.size >= MIN_SURPRISE_INDICATORS and bool(z.max() < SURPRISE_Z),
             surprise_z=per_outcome(z),
-            pareto_k=pareto_k(log_evidence),
+            pareto_k=pareto_k(totals),  # the draws' importance weights
             effective_draws=float(1.0 / (draw_weights @ draw_weights)),
             draws=self.draws,
             prior=self._prior_used(prior),

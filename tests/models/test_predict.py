@@ -379,12 +379,33 @@ def test_psis_matches_arviz(rng: np.random.Generator) -> None:
 
 @pytest.mark.parametrize("n_draws", [1, 24, 200, 4000])
 def test_pareto_k_alone_is_psis_k(rng: np.random.Generator, n_draws: int) -> None:
-    """The forecast's shortcut (the tail's values only) gives the diagnostic PSIS gives."""
+    """The forecast's shortcut (the tail of the weights themselves, at any scale) gives the
+    diagnostic PSIS gives for their logarithms."""
     from models.psis import pareto_k
 
     log_weights = rng.standard_t(3, size=n_draws)
-    assert pareto_k(log_weights) == psis(log_weights)[1]
-    assert pareto_k(np.zeros(n_draws)) == psis(np.zeros(n_draws))[1] == 0.0
+    k = psis(log_weights)[1]
+    assert pareto_k(np.exp(log_weights)) == pytest.approx(k, abs=1e-12)
+    assert pareto_k(np.exp(log_weights - 7.0)) == pytest.approx(k, abs=1e-12)
+    assert pareto_k(np.ones(n_draws)) == psis(np.zeros(n_draws))[1] == 0.0
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e3, 1e29, 1e31, 1e200])
+def test_the_grids_chunked_logarithms_are_its_logarithms(
+    rng: np.random.Generator, spread: float
+) -> None:
+    """The Pareto fit's sums of logarithms, taken as logarithms of products of a few terms,
+    equal the sums of each term's logarithm: across the range of spreads (the largest
+    exceedance over the first quartile) the products are used for, and beyond it."""
+    from models.psis import _grid_log_sums, _grid_shape
+
+    n = 189
+    x = np.sort(rng.random(n))
+    quartile = int(n / 4 + 0.5) - 1
+    x[quartile:] = x[quartile] * spread ** np.linspace(0.0, 1.0, n - quartile)
+    b = _grid_shape(n) / (3.0 * x[quartile]) + 1.0 / x[-1]
+    direct = np.log1p(-np.multiply.outer(b, x)).sum(axis=1)
+    np.testing.assert_allclose(_grid_log_sums(b, x, spread), direct, rtol=1e-13, atol=1e-12)
 
 
 def test_outcomes_are_ordered_by_escalation() -> None:
