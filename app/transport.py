@@ -1,20 +1,16 @@
-"""uvicorn's httptools protocol with the two bounds it lacks, and its writes coalesced
-(`make serve` uses it; with uvicorn's own command line, pass
-`--http app.transport:BoundedHttpTools`):
+"""uvicorn's httptools protocol with the two bounds it lacks (`make serve` uses it; with uvicorn's
+own command line, pass `--http app.transport:BoundedHttpTools`):
 
 - a request head (request line and headers) over MAX_HEAD_BYTES is answered 431 and its
   connection closed: httptools would buffer a head of any size (measured: a 50 MB header took
   the server from 115 to 266 MiB);
 - a head not complete within HEAD_SECONDS of its first byte, or of the connection for a client
   that sends nothing, closes the connection: a client dripping its headers a byte at a time
-  would otherwise hold a connection for ever ("slowloris");
-- what a connection writes within one turn of the event loop is sent as one (`Coalesced`): a
-  response's head and body leave in one send, not two."""
+  would otherwise hold a connection for ever ("slowloris")."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -28,59 +24,9 @@ class OversizedHead(Exception):
     """Raised from a parser callback: the head is over MAX_HEAD_BYTES."""
 
 
-FLUSH_BYTES = 64 * 1024
-"""Pending bytes that a `Coalesced` transport sends at once, without waiting for the turn to end."""
-
-
-class Coalesced:
-    """A transport whose writes within one turn of the event loop go out in one write.
-
-    uvicorn writes a response's head and its body separately, and each write is a send (the
-    kernel delivers a loopback packet in the sender's time): under 32 POSTing connections,
-    py-spy found 10% of the serving process in the head's send and 5% in the body's. Sending
-    them as one, in nine interleaved pairs of runs: 1.10x the POSTs a second (median; the
-    machine's noise spans 0.83-1.28x), the p50 lower in seven pairs, and wrk's CPU halved.
-    Writes are held until the turn ends (`call_soon`), or until FLUSH_BYTES are held, so that a
-    long stream still reaches the real transport, and its flow control, as it grows. Closing
-    sends what is held first; everything else is the real transport's."""
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._held: list[bytes] = []
-        self._held_bytes = 0
-
-    def write(self, data: bytes) -> None:
-        if not self._held:
-            self._loop.call_soon(self._flush)
-        self._held.append(data)
-        self._held_bytes += len(data)
-        if self._held_bytes >= FLUSH_BYTES:
-            self._flush()
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-    def _flush(self) -> None:
-        if not self._held:
-            return
-        data = b"".join(self._held)
-        self._held.clear()
-        self._held_bytes = 0
-        if not self._transport.is_closing():
-            self._transport.write(data)
-
-
 class BoundedHttpTools(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # After uvicorn has read the connection's addresses and built its flow control (which
-        # pauses reading on the real transport).
-        self.transport = cast(asyncio.Transport, Coalesced(transport, self.loop))
         self._head_bytes = 0
         self._in_head = True
         self._oversized = False

@@ -1,9 +1,8 @@
 """Security headers, no credentials in URLs, the back-off after wrong tokens, the database file's
-mode, and the transport: its bounds on request heads, its coalesced writes."""
+mode, and the transport's bounds on request heads."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import socket
@@ -13,11 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from app import transport
 from app.security import CSP, RedactCredentials, WrongTokens
@@ -111,10 +109,11 @@ async def _hello(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextlib.contextmanager
-def served(app: ASGIApp) -> Iterator[int]:
-    """uvicorn serving `app` with the service's transport, on a free port."""
+def bounded_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """uvicorn with the service's transport, its head timeout shortened, on a free port."""
+    monkeypatch.setattr(transport, "HEAD_SECONDS", 0.5)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=transport.BoundedHttpTools)
+    config = uvicorn.Config(_hello, host="127.0.0.1", port=port, http=transport.BoundedHttpTools)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run)
     thread.start()
@@ -137,8 +136,7 @@ def exchange(port: int, data: bytes) -> bytes:
 
 
 def test_the_transport_bounds_request_heads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "HEAD_SECONDS", 0.5)
-    with served(_hello) as port:
+    with bounded_server(monkeypatch) as port:
         assert exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
         big = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n"
         assert exchange(port, big).startswith(b"HTTP/1.1 431")  # one read, measured whole
@@ -150,69 +148,3 @@ def test_the_transport_bounds_request_heads(monkeypatch: pytest.MonkeyPatch) -> 
             started = time.monotonic()
             assert slow.recv(10) == b""  # closed by the server
             assert time.monotonic() - started < 3
-
-
-class _Sent:
-    """The far side of a `transport.Coalesced`: what reached the real transport, write by write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-
-def test_writes_within_one_turn_of_the_loop_leave_as_one() -> None:
-    async def scenario() -> _Sent:
-        sent = _Sent()
-        coalesced = transport.Coalesced(sent, asyncio.get_running_loop())  # type: ignore[arg-type]
-        coalesced.write(b"head ")
-        coalesced.write(b"body")
-        assert sent.writes == []  # held until the turn ends
-        await asyncio.sleep(0)
-        coalesced.write(b"next")
-        await asyncio.sleep(0)
-        coalesced.write(b"a" * transport.FLUSH_BYTES)  # a long stream goes at once
-        assert sent.writes[-1] == b"a" * transport.FLUSH_BYTES
-        coalesced.write(b"last")
-        assert coalesced.get_write_buffer_size() == 0  # the rest is the real transport's
-        coalesced.close()  # sends what is held first
-        await asyncio.sleep(0)
-        coalesced.write(b"after")
-        await asyncio.sleep(0)
-        return sent
-
-    sent = asyncio.run(scenario())
-    assert sent.writes == [b"head body", b"next", b"a" * transport.FLUSH_BYTES, b"last"]
-    assert sent.closed
-
-
-async def _streamed(scope: Scope, receive: Receive, send: Send) -> None:
-    """Three times FLUSH_BYTES in chunks that never wait: the response the holding must not
-    keep whole in memory, nor lose."""
-    if scope["type"] == "http":
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        for _ in range(48):
-            await send({"type": "http.response.body", "body": b"x" * 4096, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
-
-def test_the_coalesced_transport_answers_in_full() -> None:
-    """Two requests on one connection, a HEAD, a stream three times the flush size and a
-    closing request, through uvicorn on the service's transport: each answered whole."""
-    with served(_streamed) as port, httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-        for _ in range(2):
-            assert client.get("/").content == b"x" * 4096 * 48
-        head = client.head("/")
-        assert head.status_code == 200 and head.content == b""
-        assert client.get("/", headers={"Connection": "close"}).content == b"x" * 4096 * 48
